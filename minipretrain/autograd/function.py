@@ -1,0 +1,116 @@
+"""``Function``: one differentiable operation, its forward and backward side by side.
+
+A Function works on raw arrays (NumPy or CuPy), never on Tensors, so each ``forward``/``backward`` pair reads
+like the math in its docstring. ``Function.apply`` does the bookkeeping: it unwraps Tensors, checks devices,
+calls ``forward``, and, when a gradient is needed, records a ``Context`` that ``backward`` will receive.
+
+Writing a new op::
+
+    class Square(Function):
+        '''y = x²;  dL/dx = 2x · dL/dy'''
+
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved
+            return (2 * x * grad,)
+
+``backward`` returns one gradient per positional input of ``forward`` (``None`` for inputs that have no
+gradient, such as integer targets). Keyword arguments are configuration, never differentiated.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..backend import DeviceError, device_of
+from .grad_mode import is_grad_enabled
+
+
+class GraphFreedError(RuntimeError):
+    """Backward was called through a graph whose saved arrays were already released."""
+
+
+class Context:
+    """What a Function's forward leaves for its backward: saved arrays, attributes, and the graph edges."""
+
+    __slots__ = ("function", "inputs", "needs_input_grad", "_saved", "_freed", "__dict__")
+
+    def __init__(self, function: type[Function], inputs: tuple[Any, ...]) -> None:
+        from .tensor import Tensor
+
+        self.function = function
+        self.inputs = inputs
+        self.needs_input_grad = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
+        self._saved: tuple[Any, ...] = ()
+        self._freed = False
+
+    def save_for_backward(self, *arrays: Any) -> None:
+        """Keep ``arrays`` for backward; they are released after backward (unless ``retain_graph``)."""
+        self._saved = arrays
+
+    @property
+    def saved(self) -> tuple[Any, ...]:
+        """The arrays given to ``save_for_backward``."""
+        if self._freed:
+            raise GraphFreedError(
+                f"backward through the graph of {self.function.__name__} a second time: its saved arrays were "
+                "released after the first backward. Pass retain_graph=True to the first backward() if you need "
+                "to walk the graph twice."
+            )
+        return self._saved
+
+    def release(self) -> None:
+        """Drop saved arrays, attributes and edges so their memory can be reused."""
+        self._saved = ()
+        self.inputs = ()
+        self.__dict__.clear()
+        self._freed = True
+
+    @property
+    def freed(self) -> bool:
+        return self._freed
+
+
+class Function:
+    """Base class of every differentiable op. Subclasses define ``forward`` and ``backward`` (static)."""
+
+    @staticmethod
+    def forward(ctx: Context, *arrays: Any, **options: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: Context, grad: Any) -> tuple[Any, ...]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs: Any, **options: Any) -> Any:
+        """Run the op on Tensors (or constants) and return a Tensor that remembers how it was made."""
+        from .tensor import Tensor
+
+        arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
+        _check_same_device(cls.__name__, inputs)
+        needs_graph = is_grad_enabled() and any(isinstance(x, Tensor) and x.requires_grad for x in inputs)
+        ctx = Context(cls, inputs)
+        try:
+            out = cls.forward(ctx, *arrays, **options)
+        except ValueError as error:
+            shapes = ", ".join(str(getattr(a, "shape", type(a).__name__)) for a in arrays)
+            raise ValueError(f"{cls.__name__}: {error} (input shapes: {shapes})") from error
+        if not needs_graph:
+            return Tensor._from_array(out)
+        result = Tensor._from_array(out, requires_grad=True)
+        result._ctx = ctx
+        return result
+
+
+def _check_same_device(op: str, inputs: tuple[Any, ...]) -> None:
+    from .tensor import Tensor
+
+    devices = {device_of(x.data) for x in inputs if isinstance(x, Tensor)}
+    if len(devices) > 1:
+        described = ", ".join(f"{tuple(x.shape)} on {x.device}" for x in inputs if isinstance(x, Tensor))
+        raise DeviceError(f"{op}: inputs live on different devices ({described}); move them with .to(device) first")

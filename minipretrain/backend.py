@@ -1,0 +1,107 @@
+"""Array backends: NumPy by default, CuPy when asked.
+
+Every op takes its array module from its inputs (``xp = array_module(x)``), so one code path serves both
+(the idea comes from DeZero's ``get_array_module``). CuPy is imported lazily: importing minipretrain never
+needs it.
+
+Device names are ``"cpu"`` and ``"cuda"``; the default comes from ``MINIPRETRAIN_DEVICE`` (``cpu`` if unset).
+"""
+from __future__ import annotations
+
+import os
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+DEVICES = ("cpu", "cuda")
+
+
+class DeviceError(RuntimeError):
+    """A device was asked for that cannot be used here, or arrays from two devices were mixed."""
+
+
+def _import_cupy() -> ModuleType:
+    try:
+        import cupy  # noqa: PLC0415 - optional dependency
+    except ImportError as error:  # pragma: no cover - depends on the machine
+        raise DeviceError(
+            "device 'cuda' needs CuPy, which is not installed. Install it with "
+            "`pip install 'minipretrain[gpu]'` (CUDA 12) or pick device 'cpu'."
+        ) from error
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as error:  # pragma: no cover - depends on the machine
+        raise DeviceError(f"CuPy is installed but found no usable CUDA GPU ({error}). Use device 'cpu'.") from error
+    if count == 0:  # pragma: no cover - depends on the machine
+        raise DeviceError("CuPy is installed but found no CUDA GPU. Use device 'cpu'.")
+    return cupy
+
+
+def cupy_available() -> bool:
+    """True when CuPy imports and sees at least one GPU."""
+    try:
+        _import_cupy()
+    except DeviceError:
+        return False
+    return True  # pragma: no cover - needs a GPU
+
+
+def check_device(device: str) -> str:
+    """Return ``device`` normalised, or raise a clear error naming the valid choices."""
+    name = str(device).lower()
+    if name.startswith("cuda"):
+        name = "cuda"
+    if name not in DEVICES:
+        raise DeviceError(f"unknown device {device!r}; choose one of {DEVICES}")
+    return name
+
+
+def default_device() -> str:
+    """The device new tensors go to: ``MINIPRETRAIN_DEVICE`` or ``"cpu"``."""
+    return check_device(os.environ.get("MINIPRETRAIN_DEVICE", "cpu"))
+
+
+def module_for(device: str) -> ModuleType:
+    """The array module (numpy or cupy) that holds arrays on ``device``."""
+    return _import_cupy() if check_device(device) == "cuda" else np
+
+
+def array_module(*arrays: Any) -> ModuleType:
+    """The array module of ``arrays``: cupy if any is a CuPy array, else numpy."""
+    for array in arrays:
+        if type(array).__module__.startswith("cupy"):
+            import cupy  # noqa: PLC0415
+
+            return cupy
+    return np
+
+
+def device_of(array: Any) -> str:
+    """``"cuda"`` for a CuPy array, ``"cpu"`` otherwise."""
+    return "cuda" if type(array).__module__.startswith("cupy") else "cpu"
+
+
+def to_device(array: Any, device: str) -> Any:
+    """Copy ``array`` to ``device`` (no copy when it is already there)."""
+    device = check_device(device)
+    if device_of(array) == device:
+        return array
+    if device == "cuda":
+        return module_for("cuda").asarray(array)
+    return array.get()  # pragma: no cover - needs a GPU
+
+
+def to_host(array: Any) -> np.ndarray:
+    """A NumPy array with the same values (a copy from the GPU when needed)."""
+    return array.get() if device_of(array) == "cuda" else np.asarray(array)
+
+
+def scatter_add(target: Any, indices: Any, values: Any) -> None:
+    """``target[indices] += values`` with repeated indices summed (in place, on either device)."""
+    if device_of(target) == "cuda":  # pragma: no cover - needs a GPU
+        import cupyx  # noqa: PLC0415
+
+        cupyx.scatter_add(target, indices, values)
+    else:
+        np.add.at(target, indices, values)

@@ -1,0 +1,23 @@
+"""Every differentiable op of minipretrain: a ``Function`` with a hand-derived backward, and a functional form.
+
+One file per family; ``reference`` holds the fused ops rebuilt from primitives for cross-checking.
+"""
+from .activations import gelu
+from .attention import scaled_dot_product_attention
+from .cross_entropy import IGNORE_INDEX, cross_entropy
+from .dropout import dropout
+from .elementwise import add, div, exp, log, mul, neg, pow, relu, sqrt, sub, tanh
+from .embedding import embedding
+from .layer_norm import layer_norm
+from .linalg import matmul
+from .reduce import max, mean, sum, var
+from .select import masked_fill, where
+from .shape import concat, getitem, permute, reshape, split, transpose
+from .softmax import log_softmax, softmax
+
+__all__ = [
+    "IGNORE_INDEX", "add", "concat", "cross_entropy", "div", "dropout", "embedding", "exp", "gelu", "getitem",
+    "layer_norm", "log", "log_softmax", "masked_fill", "matmul", "max", "mean", "mul", "neg", "permute", "pow",
+    "relu", "reshape", "scaled_dot_product_attention", "softmax", "split", "sqrt", "sub", "sum", "tanh",
+    "transpose", "var", "where",
+]

@@ -1,0 +1,69 @@
+"""GELU in its two published forms: the tanh approximation (GPT-2) and the exact erf form (BERT)."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..autograd.function import Context, Function
+from ..backend import array_module
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+def _erf(x: Any) -> Any:
+    if array_module(x).__name__ == "cupy":  # pragma: no cover - needs a GPU
+        from cupyx.scipy.special import erf
+    else:
+        from scipy.special import erf
+    return erf(x)
+
+
+class GeluTanh(Function):
+    """GELU, tanh approximation (Hendrycks & Gimpel; GPT-2's ``gelu_new``).
+
+    y = ½x(1 + tanh u),  u = √(2/π)(x + 0.044715x³)
+    dy/dx = ½(1 + tanh u) + ½x(1 - tanh²u) · √(2/π)(1 + 3·0.044715x²)
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: Any) -> Any:
+        xp = array_module(x)
+        tanh_u = xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x**3))
+        ctx.save_for_backward(x, tanh_u)
+        return 0.5 * x * (1 + tanh_u)
+
+    @staticmethod
+    def backward(ctx: Context, grad: Any) -> tuple[Any]:
+        x, tanh_u = ctx.saved
+        du_dx = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+        return (grad * (0.5 * (1 + tanh_u) + 0.5 * x * (1 - tanh_u * tanh_u) * du_dx),)
+
+
+class GeluErf(Function):
+    """GELU, exact form (BERT):  y = x·Φ(x) = ½x(1 + erf(x/√2)).
+
+    dy/dx = Φ(x) + x·φ(x),  φ(x) = exp(-x²/2)/√(2π)
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: Any) -> Any:
+        cdf = 0.5 * (1 + _erf(x * _INV_SQRT_2))
+        ctx.save_for_backward(x, cdf)
+        return x * cdf
+
+    @staticmethod
+    def backward(ctx: Context, grad: Any) -> tuple[Any]:
+        x, cdf = ctx.saved
+        pdf = array_module(x).exp(-0.5 * x * x) * _INV_SQRT_2PI
+        return (grad * (cdf + x * pdf),)
+
+
+def gelu(x: Any, approximate: str = "tanh") -> Any:
+    """GELU: ``approximate="tanh"`` as GPT-2, ``"none"`` for the exact erf form as BERT."""
+    if approximate == "tanh":
+        return GeluTanh.apply(x)
+    if approximate in ("none", "erf"):
+        return GeluErf.apply(x)
+    raise ValueError(f"gelu: approximate must be 'tanh' or 'none' (exact erf), got {approximate!r}")

@@ -1,0 +1,121 @@
+"""Scaled dot-product attention, fused: a hand-derived backward with no autograd inside.
+
+Shapes: q (B, H, Tq, D), k (B, H, Tk, D), v (B, H, Tk, Dv); output (B, H, Tq, Dv).
+
+Forward:
+    S = q kᵀ · s          scores, s = 1/√D by default
+    S = -∞ where masked   (causal: key j after query i; padding: key j is padding)
+    P = softmax(S)        along the keys
+    P̃ = P ⊙ M / (1-p)     attention dropout (M a 0/1 keep mask; P̃ = P without dropout)
+    O = P̃ v
+
+Backward, given dO = dL/dO (every product batched over B and H):
+    dv = P̃ᵀ dO
+    dP̃ = dO vᵀ,   dP = dP̃ ⊙ M / (1-p)
+    dS = P ⊙ (dP - Σⱼ dPⱼ Pⱼ)     the softmax Jacobian applied row by row
+    dq = dS k · s,   dk = dSᵀ q · s
+Masked scores get P = 0, hence dS = 0: nothing flows to what was not attended to. The forward saves P (and
+M), the same trade llm.c makes: O(T²) memory per head, but no recomputation of the softmax.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..autograd.function import Context, Function
+from ..backend import array_module
+from .dropout import keep_mask
+
+
+def attention_mask(xp: Any, tq: int, tk: int, causal: bool, key_padding_mask: Any) -> Any:
+    """Boolean mask (B or 1, 1, Tq, Tk), True where query i may attend to key j; None when nothing is masked.
+
+    Causal with Tq < Tk (decoding with a cache) lines the queries up with the last Tq keys.
+    """
+    allowed = None
+    if causal:
+        query_pos = xp.arange(tq)[:, None] + (tk - tq)
+        allowed = (xp.arange(tk)[None, :] <= query_pos)[None, None]
+    if key_padding_mask is not None:
+        keys = key_padding_mask.astype(bool)[:, None, None, :]
+        allowed = keys if allowed is None else allowed & keys
+    return allowed
+
+
+def masked_softmax(scores: Any, allowed: Any) -> Any:
+    """softmax over the last axis with disallowed entries at probability 0 (rows with no key give all zeros)."""
+    xp = array_module(scores)
+    if allowed is not None:
+        scores = xp.where(allowed, scores, -xp.inf)
+    row_max = scores.max(axis=-1, keepdims=True)
+    row_max = xp.where(xp.isfinite(row_max), row_max, 0)
+    e = xp.exp(scores - row_max)
+    total = e.sum(axis=-1, keepdims=True)
+    return e / xp.where(total > 0, total, 1)
+
+
+class ScaledDotProductAttention(Function):
+    """Fused multi-head attention; see the module docstring for the derivation."""
+
+    @staticmethod
+    def forward(ctx: Context, q: Any, k: Any, v: Any, key_padding_mask: Any = None, causal: bool = False,
+                dropout_p: float = 0.0, rng: Any = None, scale: float | None = None) -> Any:
+        xp = array_module(q)
+        scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+        scores = (q @ k.swapaxes(-1, -2)) * q.dtype.type(scale)
+        probs = masked_softmax(scores, attention_mask(xp, q.shape[-2], k.shape[-2], causal, key_padding_mask))
+        if dropout_p > 0.0:
+            keep = keep_mask(probs.shape, dropout_p, rng, probs.dtype)
+            dropped = probs * keep
+        else:
+            keep, dropped = None, probs
+        ctx.save_for_backward(q, k, v, probs, keep)
+        ctx.scale = scale
+        return dropped @ v
+
+    @staticmethod
+    def backward(ctx: Context, grad: Any) -> tuple[Any, Any, Any, None]:
+        q, k, v, probs, keep = ctx.saved
+        scale = q.dtype.type(ctx.scale)
+        dropped = probs if keep is None else probs * keep
+        grad_v = dropped.swapaxes(-1, -2) @ grad
+        grad_probs = grad @ v.swapaxes(-1, -2)
+        if keep is not None:
+            grad_probs *= keep
+        grad_scores = probs * (grad_probs - (grad_probs * probs).sum(axis=-1, keepdims=True))
+        grad_q = (grad_scores @ k) * scale
+        grad_k = (grad_scores.swapaxes(-1, -2) @ q) * scale
+        return grad_q, grad_k, grad_v, None
+
+
+def scaled_dot_product_attention(q: Any, k: Any, v: Any, causal: bool = False, key_padding_mask: Any = None,
+                                 dropout_p: float = 0.0, rng: Any = None, scale: float | None = None) -> Any:
+    """Attention softmax(q kᵀ · scale + mask) v over Tensors of shape (B, H, T, D).
+
+    Args:
+        causal: query i sees only keys j ≤ i (GPT).
+        key_padding_mask: (B, Tk) bool or 0/1, True/1 for real tokens, False/0 for padding (as Hugging
+            Face's ``attention_mask``; note PyTorch's ``key_padding_mask`` uses the opposite sign).
+        dropout_p: attention-probability dropout (pass ``rng``, a seeded generator); 0 in evaluation.
+        scale: defaults to 1/√D.
+    """
+    from ..autograd.tensor import Tensor
+
+    if q.ndim != 4 or k.ndim != 4 or v.ndim != 4:
+        raise ValueError(f"attention needs q, k, v of shape (B, H, T, D); got {q.shape}, {k.shape}, {v.shape}")
+    if k.shape[:-1] != v.shape[:-1] or q.shape[:2] != k.shape[:2] or q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"attention: incompatible shapes q {q.shape}, k {k.shape}, v {v.shape}")
+    if not 0.0 <= dropout_p < 1.0:
+        raise ValueError(f"attention: dropout_p must be in [0, 1), got {dropout_p}")
+    if dropout_p > 0.0 and rng is None:
+        raise ValueError("attention: dropout_p > 0 needs a seeded generator (rng=...)")
+    if key_padding_mask is not None:
+        key_padding_mask = key_padding_mask.data if isinstance(key_padding_mask, Tensor) else key_padding_mask
+        key_padding_mask = array_module(q.data).asarray(key_padding_mask)
+        if key_padding_mask.shape != (k.shape[0], k.shape[2]):
+            raise ValueError(
+                f"attention: key_padding_mask must have shape (B, Tk) = {(k.shape[0], k.shape[2])}, "
+                f"got {key_padding_mask.shape}"
+            )
+    return ScaledDotProductAttention.apply(q, k, v, key_padding_mask, causal=causal, dropout_p=dropout_p,
+                                           rng=rng, scale=scale)

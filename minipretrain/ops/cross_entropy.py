@@ -1,0 +1,82 @@
+"""Cross-entropy fused with log-softmax: the loss of every language-modelling objective here."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..autograd.function import Context, Function
+from ..backend import array_module
+from .softmax import stable_log_softmax
+
+IGNORE_INDEX = -100
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+class CrossEntropy(Function):
+    """Negative log-likelihood of integer targets under softmax(logits), in one step.
+
+    Shapes: logits (N, V), targets (N,) integers; a target equal to ``ignore_index`` contributes nothing.
+    Loss per row: ℓₙ = -log softmax(zₙ)[tₙ] = logsumexp(zₙ) - zₙ[tₙ].
+    Gradient: ∂ℓₙ/∂zₙ = softmax(zₙ) - onehot(tₙ)  — no division by a probability, so it is stable even when
+    softmax underflows. With ``reduction="mean"`` the loss is divided by the number of non-ignored targets
+    (0 when every target is ignored: nothing to learn, nothing to divide).
+    """
+
+    @staticmethod
+    def forward(ctx: Context, logits: Any, targets: Any, ignore_index: int = IGNORE_INDEX,
+                reduction: str = "mean") -> Any:
+        xp = array_module(logits)
+        log_probs = stable_log_softmax(logits, axis=-1)
+        valid = targets != ignore_index
+        safe_targets = xp.where(valid, targets, 0)
+        rows = xp.arange(logits.shape[0])
+        nll = -log_probs[rows, safe_targets] * valid
+        count = int(valid.sum())
+        ctx.save_for_backward(log_probs, safe_targets, valid)
+        ctx.meta = (reduction, max(count, 1))
+        if reduction == "none":
+            return nll
+        total = nll.sum()
+        return total / max(count, 1) if reduction == "mean" else total
+
+    @staticmethod
+    def backward(ctx: Context, grad: Any) -> tuple[Any, None]:
+        log_probs, targets, valid = ctx.saved
+        reduction, count = ctx.meta
+        xp = array_module(log_probs)
+        grad_logits = xp.exp(log_probs)
+        grad_logits[xp.arange(len(targets)), targets] -= 1
+        if reduction == "none":
+            weight = grad * valid
+        else:
+            weight = valid * (grad / count if reduction == "mean" else grad)
+        grad_logits *= weight.astype(grad_logits.dtype)[:, None]
+        return grad_logits, None
+
+
+def cross_entropy(logits: Any, targets: Any, ignore_index: int = IGNORE_INDEX, reduction: str = "mean") -> Any:
+    """Softmax cross-entropy of ``logits`` (..., V) against integer ``targets`` (...).
+
+    Targets equal to ``ignore_index`` (-100, as PyTorch and Hugging Face) are skipped; ``reduction`` is
+    "mean" over the non-ignored targets, "sum", or "none" (one loss per target, shape of ``targets``).
+    """
+    from ..autograd.tensor import Tensor
+
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"cross_entropy: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    target_array = targets.data if isinstance(targets, Tensor) else array_module(logits.data).asarray(targets)
+    if target_array.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: targets must be integer class ids, got dtype {target_array.dtype}")
+    if logits.shape[:-1] != target_array.shape:
+        raise ValueError(
+            f"cross_entropy: logits {logits.shape} need targets of shape {logits.shape[:-1]}, got {target_array.shape}"
+        )
+    vocab = logits.shape[-1]
+    real = target_array[target_array != ignore_index]
+    if real.size and (int(real.min()) < 0 or int(real.max()) >= vocab):
+        raise ValueError(
+            f"cross_entropy: targets must lie in [0, {vocab}) or equal ignore_index={ignore_index}; "
+            f"found values from {int(real.min())} to {int(real.max())}"
+        )
+    flat_logits = logits.reshape(-1, vocab)
+    loss = CrossEntropy.apply(flat_logits, target_array.reshape(-1), ignore_index=ignore_index, reduction=reduction)
+    return loss.reshape(target_array.shape) if reduction == "none" else loss

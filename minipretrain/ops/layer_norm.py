@@ -1,0 +1,55 @@
+"""Layer normalisation over the last axis, fused: one forward, one hand-derived backward."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..autograd.function import Context, Function
+from ..backend import array_module
+
+
+class LayerNorm(Function):
+    """y = x̂ · γ + β,  x̂ = (x - μ) / √(σ² + ε),  μ and σ² (biased) over the last axis of size D.
+
+    Shapes: x (..., D), γ and β (D,).
+    Backward, with r = 1/√(σ² + ε) and g = dL/dx̂ = dL/dy · γ:
+        dL/dx = r · (g - mean(g) - x̂ · mean(g · x̂))      (means over the last axis)
+        dL/dγ = Σ dL/dy · x̂,   dL/dβ = Σ dL/dy          (sums over every leading axis)
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, weight: Any, bias: Any, eps: float = 1e-5) -> Any:
+        xp = array_module(x)
+        mean = x.mean(axis=-1, keepdims=True)
+        centered = x - mean
+        rstd = 1.0 / xp.sqrt((centered * centered).mean(axis=-1, keepdims=True) + eps)
+        x_hat = centered * rstd
+        ctx.save_for_backward(x_hat, rstd, weight)
+        out = x_hat
+        if weight is not None:
+            out = out * weight
+        if bias is not None:
+            out = out + bias
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, grad: Any) -> tuple[Any, Any, Any]:
+        x_hat, rstd, weight = ctx.saved
+        leading = tuple(range(grad.ndim - 1))
+        grad_weight = (grad * x_hat).sum(axis=leading) if ctx.needs_input_grad[1] else None
+        grad_bias = grad.sum(axis=leading) if ctx.needs_input_grad[2] else None
+        g = grad * weight if weight is not None else grad
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            grad_x = rstd * (g - g.mean(axis=-1, keepdims=True) - x_hat * (g * x_hat).mean(axis=-1, keepdims=True))
+        return grad_x, grad_weight, grad_bias
+
+
+def layer_norm(x: Any, weight: Any = None, bias: Any = None, eps: float = 1e-5) -> Any:
+    """Normalise the last axis of ``x`` to zero mean and unit variance, then scale by ``weight``, shift by ``bias``."""
+    size = x.shape[-1]
+    for name, param in (("weight", weight), ("bias", bias)):
+        if param is not None and tuple(param.shape) != (size,):
+            raise ValueError(f"layer_norm: {name} has shape {tuple(param.shape)}, expected ({size},) for input {x.shape}")
+    if eps <= 0:
+        raise ValueError(f"layer_norm: eps must be positive, got {eps}")
+    return LayerNorm.apply(x, weight, bias, eps=eps)

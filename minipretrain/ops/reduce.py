@@ -1,0 +1,113 @@
+"""Reductions over axes: sum, mean, max, var."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..autograd.function import Context, Function
+from ..backend import array_module
+from ._broadcast import expand_reduced, normalize_axis
+
+
+def _count(shape: tuple[int, ...], axes: Any) -> int:
+    if axes is None:
+        axes = range(len(shape))
+    count = 1
+    for a in axes:
+        count *= shape[a]
+    return count
+
+
+class Sum(Function):
+    """y = Σ_axis x.   dL/dx = dL/dy broadcast back over the summed axes."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        ctx.meta = (x.shape, axis, keepdims)
+        return x.sum(axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx: Context, grad: Any) -> tuple[Any]:
+        shape, axis, keepdims = ctx.meta
+        return (_broadcast_to(expand_reduced(grad, shape, axis, keepdims), shape),)
+
+
+class Mean(Function):
+    """y = (1/n) Σ_axis x.   dL/dx = dL/dy / n, broadcast back (n = number of elements averaged)."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        ctx.meta = (x.shape, axis, keepdims)
+        return x.mean(axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx: Context, grad: Any) -> tuple[Any]:
+        shape, axis, keepdims = ctx.meta
+        n = _count(shape, axis)
+        return (_broadcast_to(expand_reduced(grad, shape, axis, keepdims) / n, shape),)
+
+
+class Max(Function):
+    """y = max_axis x.   dL/dx = dL/dy at the maximal elements (shared equally among ties), 0 elsewhere."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        out = x.max(axis=axis, keepdims=True)
+        is_max = x == out
+        ctx.save_for_backward(is_max)
+        ctx.meta = (x.shape, axis, keepdims)
+        return out if keepdims else (out.reshape(()) if axis is None else out.squeeze(axis=axis))
+
+    @staticmethod
+    def backward(ctx: Context, grad: Any) -> tuple[Any]:
+        (is_max,) = ctx.saved
+        shape, axis, keepdims = ctx.meta
+        ties = is_max.sum(axis=axis, keepdims=True)
+        return (expand_reduced(grad, shape, axis, keepdims) * is_max / ties,)
+
+
+class Var(Function):
+    """y = (1/(n - ddof)) Σ_axis (x - x̄)².   dL/dx = dL/dy · 2(x - x̄)/(n - ddof).
+
+    The term through x̄ vanishes because Σ(x - x̄) = 0.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Any:
+        centered = x - x.mean(axis=axis, keepdims=True)
+        ctx.save_for_backward(centered)
+        ctx.meta = (x.shape, axis, keepdims, _count(x.shape, axis) - ddof)
+        return (centered * centered).sum(axis=axis, keepdims=keepdims) / ctx.meta[3]
+
+    @staticmethod
+    def backward(ctx: Context, grad: Any) -> tuple[Any]:
+        (centered,) = ctx.saved
+        shape, axis, keepdims, denominator = ctx.meta
+        return (expand_reduced(grad, shape, axis, keepdims) * (2 / denominator) * centered,)
+
+
+def _broadcast_to(grad: Any, shape: tuple[int, ...]) -> Any:
+    # A real (writable) array: a read-only broadcast view would break code that updates grads in place.
+    return array_module(grad).broadcast_to(grad, shape).copy()
+
+
+def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001 - NumPy's name
+    """Sum over ``axis`` (all axes when None)."""
+    return Sum.apply(x, axis=normalize_axis(axis, x.ndim), keepdims=keepdims)
+
+
+def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Mean over ``axis`` (all axes when None)."""
+    return Mean.apply(x, axis=normalize_axis(axis, x.ndim), keepdims=keepdims)
+
+
+def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001 - NumPy's name
+    """Maximum over ``axis``; ties share the gradient equally."""
+    return Max.apply(x, axis=normalize_axis(axis, x.ndim), keepdims=keepdims)
+
+
+def var(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Any:
+    """Variance over ``axis``; ``ddof=0`` (the default) is the biased estimator that layer norm uses."""
+    axes = normalize_axis(axis, x.ndim)
+    if _count(x.shape, axes) - ddof <= 0:
+        raise ValueError(f"var: {_count(x.shape, axes)} elements with ddof={ddof} leave no degrees of freedom")
+    return Var.apply(x, axis=axes, keepdims=keepdims, ddof=ddof)

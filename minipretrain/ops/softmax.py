@@ -1,0 +1,70 @@
+"""Softmax and log-softmax along one axis, computed stably (the row maximum is subtracted first)."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..autograd.function import Context, Function
+from ..backend import array_module
+
+
+def stable_softmax(x: Any, axis: int = -1) -> Any:
+    """softmax on raw arrays; exp never overflows because the largest exponent is 0."""
+    xp = array_module(x)
+    shifted = x - x.max(axis=axis, keepdims=True)
+    e = xp.exp(shifted)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def stable_log_softmax(x: Any, axis: int = -1) -> Any:
+    """log-softmax on raw arrays: (x - max) - log Σ exp(x - max)."""
+    xp = array_module(x)
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+class Softmax(Function):
+    """p = softmax(x) along ``axis``:  pᵢ = exp(xᵢ) / Σⱼ exp(xⱼ).
+
+    Jacobian ∂pᵢ/∂xⱼ = pᵢ(δᵢⱼ - pⱼ), so  dL/dx = p ⊙ (g - Σⱼ gⱼ pⱼ)  with g = dL/dp.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, axis: int = -1) -> Any:
+        p = stable_softmax(x, axis)
+        ctx.save_for_backward(p)
+        ctx.axis = axis
+        return p
+
+    @staticmethod
+    def backward(ctx: Context, grad: Any) -> tuple[Any]:
+        (p,) = ctx.saved
+        return (p * (grad - (grad * p).sum(axis=ctx.axis, keepdims=True)),)
+
+
+class LogSoftmax(Function):
+    """y = log softmax(x) along ``axis``:  yᵢ = xᵢ - log Σⱼ exp(xⱼ).
+
+    ∂yᵢ/∂xⱼ = δᵢⱼ - pⱼ, so  dL/dx = g - p · Σᵢ gᵢ  with p = exp(y), g = dL/dy.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, axis: int = -1) -> Any:
+        y = stable_log_softmax(x, axis)
+        ctx.save_for_backward(y)
+        ctx.axis = axis
+        return y
+
+    @staticmethod
+    def backward(ctx: Context, grad: Any) -> tuple[Any]:
+        (y,) = ctx.saved
+        return (grad - array_module(y).exp(y) * grad.sum(axis=ctx.axis, keepdims=True),)
+
+
+def softmax(x: Any, axis: int = -1) -> Any:
+    """Softmax along ``axis``."""
+    return Softmax.apply(x, axis=axis)
+
+
+def log_softmax(x: Any, axis: int = -1) -> Any:
+    """Log-softmax along ``axis``."""
+    return LogSoftmax.apply(x, axis=axis)
