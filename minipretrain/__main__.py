@@ -1,0 +1,7 @@
+"""Run ``python -m minipretrain ...`` (see minipretrain.cli)."""
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
