@@ -1,0 +1,137 @@
+"""A synthetic corpus with a known answer: a random k-th order Markov chain over a small alphabet.
+
+Each of the ``alphabet_size ** order`` contexts gets a next-symbol distribution drawn from a symmetric
+Dirichlet(``concentration``): small concentrations give peaked, predictable text; large ones give nearly
+uniform, unpredictable text. Because the source is known exactly, so is the best achievable loss: the
+entropy rate
+
+    H = sum over contexts c of  pi(c) * H(P(. | c))      [nats per token],
+
+where ``pi`` is the stationary distribution of the chain on contexts. A model's validation loss (in nats,
+per character with :class:`~minipretrain.tokenizers.CharTokenizer`) can only approach H from above, so
+experiments have a ground-truth irreducible loss. Everything is fixed by ``seed``.
+
+Documents start in a context drawn from ``pi``, so every position is a draw from the stationary process.
+The symbols are rendered as the first ``alphabet_size`` lowercase letters; a CharTokenizer trained on
+enough of the text therefore maps symbol ``i`` to id ``i``.
+"""
+from __future__ import annotations
+
+import bisect
+import string
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+_MAX_CONTEXTS = 1 << 20
+
+
+@dataclass
+class MarkovCorpus:
+    """Seeded random Markov chain of order ``order`` over ``alphabet_size`` symbols (see module docstring)."""
+
+    alphabet_size: int = 8
+    order: int = 2
+    concentration: float = 0.5
+    seed: int = 0
+    transition: np.ndarray = field(init=False, repr=False)  # (contexts, alphabet_size), rows sum to 1
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.alphabet_size <= len(string.ascii_lowercase):
+            raise ValueError(f"alphabet_size must be in 2..26, got {self.alphabet_size}")
+        if self.order < 1:
+            raise ValueError(f"order must be >= 1, got {self.order}")
+        if self.concentration <= 0:
+            raise ValueError(f"concentration must be > 0, got {self.concentration}")
+        if self.alphabet_size ** self.order > _MAX_CONTEXTS:
+            raise ValueError(f"alphabet_size ** order = {self.alphabet_size ** self.order} contexts is too many "
+                             f"(at most {_MAX_CONTEXTS}); lower the order or the alphabet")
+        rng = np.random.default_rng(self.seed)
+        alpha = np.full(self.alphabet_size, self.concentration)
+        transition = rng.dirichlet(alpha, size=self.num_contexts)
+        # Tiny concentrations can round probabilities to exactly 0; keep the chain irreducible.
+        transition = np.maximum(transition, 1e-12)
+        self.transition = transition / transition.sum(axis=1, keepdims=True)
+
+    @property
+    def num_contexts(self) -> int:
+        """``alphabet_size ** order``: a context is the last ``order`` symbols, read as a base-V number."""
+        return self.alphabet_size ** self.order
+
+    @property
+    def alphabet(self) -> str:
+        """The characters that render symbols 0..V-1."""
+        return string.ascii_lowercase[: self.alphabet_size]
+
+    def _next_context(self, contexts: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+        """Drop the oldest symbol of each context and append ``symbols``."""
+        return (contexts * self.alphabet_size) % self.num_contexts + symbols
+
+    def stationary_distribution(self, tolerance: float = 1e-13, max_iterations: int = 100_000) -> np.ndarray:
+        """pi over contexts, by power iteration on the (sparse) context-to-context chain."""
+        contexts = np.arange(self.num_contexts)
+        successors = self._next_context(contexts[:, None], np.arange(self.alphabet_size)[None, :])
+        pi = np.full(self.num_contexts, 1.0 / self.num_contexts)
+        for _ in range(max_iterations):
+            updated = np.bincount(successors.ravel(), weights=(pi[:, None] * self.transition).ravel(),
+                                  minlength=self.num_contexts)
+            # Average with the previous iterate: converges even for periodic chains.
+            updated = 0.5 * (updated + pi)
+            if np.abs(updated - pi).sum() < tolerance:
+                return updated / updated.sum()
+            pi = updated
+        raise RuntimeError("the stationary distribution did not converge; raise the concentration")
+
+    def entropy_rate(self) -> float:
+        """Exact entropy rate of the source in nats per token (the irreducible loss)."""
+        pi = self.stationary_distribution()
+        conditional_entropy = -(self.transition * np.log(self.transition)).sum(axis=1)
+        return float(pi @ conditional_entropy)
+
+    def sample_symbols(self, num_sequences: int, length: int, rng: Optional[np.random.Generator] = None) -> np.ndarray:
+        """(num_sequences, length) int64 symbols; sequences advance together (vectorised over sequences)."""
+        rng = rng if rng is not None else np.random.default_rng(self.seed + 1)
+        pi = self.stationary_distribution()
+        contexts = rng.choice(self.num_contexts, size=num_sequences, p=pi)
+        cumulative = np.cumsum(self.transition, axis=1)
+        cumulative[:, -1] = 1.0
+        uniforms = rng.random((length, num_sequences))
+        symbols = np.empty((num_sequences, length), dtype=np.int64)
+        if num_sequences == 1:  # one long sequence: plain Python scalars beat tiny NumPy calls per step
+            rows = cumulative.tolist()
+            context, vocabulary, contexts_total = int(contexts[0]), self.alphabet_size, self.num_contexts
+            drawn_list = []
+            for uniform in uniforms[:, 0].tolist():
+                drawn = min(bisect.bisect_left(rows[context], uniform), vocabulary - 1)
+                drawn_list.append(drawn)
+                context = (context * vocabulary) % contexts_total + drawn
+            symbols[0] = drawn_list
+            return symbols
+        for step in range(length):
+            rows = cumulative[contexts]
+            drawn = (rows < uniforms[step][:, None]).sum(axis=1)
+            symbols[:, step] = drawn
+            contexts = self._next_context(contexts, drawn)
+        return symbols
+
+    def log_likelihood(self, symbols: np.ndarray) -> np.ndarray:
+        """Per-position log P(x_t | previous ``order`` symbols) for positions t >= order, shape (N, L - order)."""
+        symbols = np.atleast_2d(symbols)
+        contexts = np.zeros(symbols.shape[0], dtype=np.int64)
+        for step in range(self.order):
+            contexts = self._next_context(contexts, symbols[:, step])
+        result = np.empty((symbols.shape[0], symbols.shape[1] - self.order))
+        for step in range(self.order, symbols.shape[1]):
+            result[:, step - self.order] = np.log(self.transition[contexts, symbols[:, step]])
+            contexts = self._next_context(contexts, symbols[:, step])
+        return result
+
+    def documents(self, num_documents: int, length: int, rng: Optional[np.random.Generator] = None) -> list[str]:
+        """``num_documents`` strings of ``length`` characters each."""
+        table = np.array(list(self.alphabet))
+        return ["".join(row) for row in table[self.sample_symbols(num_documents, length, rng)]]
+
+    def text(self, num_characters: int, rng: Optional[np.random.Generator] = None) -> str:
+        """One long document of ``num_characters`` characters."""
+        return self.documents(1, num_characters, rng)[0]
