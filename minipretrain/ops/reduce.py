@@ -61,7 +61,8 @@ class Max(Function):
     def backward(ctx: Context, grad: Any) -> tuple[Any]:
         (is_max,) = ctx.saved
         shape, axis, keepdims = ctx.meta
-        ties = is_max.sum(axis=axis, keepdims=True)
+        # Cast the tie count to grad's dtype: bool / int64 would silently make a float32 gradient float64.
+        ties = is_max.sum(axis=axis, keepdims=True).astype(grad.dtype)
         return (expand_reduced(grad, shape, axis, keepdims) * is_max / ties,)
 
 
