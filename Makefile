@@ -3,16 +3,23 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-# The project's corpora come from the offline mirror beside the checkout when it is there.
+# Corpora come from the offline mirror beside the checkout when it is there, else from their upstream URLs.
 MIRROR ?= $(abspath ../shared/data)
 export MINIPRETRAIN_DATA_MIRROR ?= $(if $(wildcard $(MIRROR)),$(MIRROR),)
+ARGS ?=
 
-.PHONY: help install test test-fast bench clean
+.PHONY: help install test test-fast train-clm train-mlm sample data bench experiments \
+        exp-clm-vs-mlm exp-scaling exp-data-quality exp-learning-curves clean
 
 help:
-	@echo "make install   create .venv and install minipretrain with its dev extras"
-	@echo "make test      run the whole test suite with coverage of minipretrain/"
-	@echo "make bench     speed and memory benchmarks (not tests)"
+	@echo "make train-clm       train nanoGPT's baby GPT on character-level Tiny Shakespeare, then sample"
+	@echo "make train-mlm       the BERT counterpart with masked language modelling, then fill-mask"
+	@echo "make test            the whole test suite with coverage of minipretrain/"
+	@echo "make bench           speed and memory benchmarks (figures, not tests)"
+	@echo "make experiments     the four research experiments (writes docs/results/)"
+	@echo "make data            fetch the default corpora into data/"
+	@echo "make install         create .venv and install minipretrain with its dev extras"
+	@echo "pass extra options with ARGS=\"--set training.max_steps=200\""
 
 install: $(STAMP)
 
@@ -23,13 +30,44 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: install
-	$(PY) -m pytest -q -n auto --dist loadfile --cov=minipretrain --cov-report=term-missing:skip-covered --cov-fail-under=90 tests
+	$(PY) -m pytest -q -n 2 --dist loadfile --cov=minipretrain --cov-report=term-missing:skip-covered \
+		--cov-fail-under=90 tests
 
 test-fast: install
-	$(PY) -m pytest -q -x tests
+	$(PY) -m pytest -q -x -n 2 tests
+
+train-clm: install
+	$(PY) -m minipretrain train --config configs/baby_gpt_char.toml $(ARGS)
+
+train-mlm: install
+	$(PY) -m minipretrain train --config configs/baby_bert_char.toml $(ARGS)
+
+sample: install
+	$(PY) -m minipretrain sample --run runs/baby-gpt-char $(ARGS)
+
+data: install
+	$(PY) -m minipretrain data download tinyshakespeare
+	$(PY) -m minipretrain data download wikitext-2 --files wiki.valid.tokens wiki.test.tokens wiki.test.raw
 
 bench: install
 	$(PY) benchmarks/ops.py
+	$(PY) benchmarks/model.py
+	$(PY) benchmarks/train.py
+	$(PY) benchmarks/tokenizer.py
+
+experiments: exp-clm-vs-mlm exp-scaling exp-data-quality exp-learning-curves
+
+exp-clm-vs-mlm: install
+	$(PY) -m minipretrain experiment clm-vs-mlm $(ARGS)
+
+exp-scaling: install
+	$(PY) -m minipretrain experiment scaling $(ARGS)
+
+exp-data-quality: install
+	$(PY) -m minipretrain experiment data-quality $(ARGS)
+
+exp-learning-curves: install
+	$(PY) -m minipretrain experiment learning-curves $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage htmlcov

@@ -23,7 +23,8 @@ _AREAS = {
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The argument parser; with ``command`` only that area's module is imported."""
-    parser = argparse.ArgumentParser(prog="python -m minipretrain", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m minipretrain",
+                                     description="minipretrain: data, models, training, sampling, evaluation and experiments.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules = [_AREAS[command]] if command in _AREAS else list(dict.fromkeys(_AREAS.values()))
     for module_name in modules:

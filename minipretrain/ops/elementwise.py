@@ -172,24 +172,33 @@ class Relu(Function):
         return (grad * positive,)
 
 
+def as_tensor_pair(a: Any, b: Any) -> tuple[Any, Any]:
+    """Both operands as Tensors; a Python number or array takes the dtype of the Tensor beside it."""
+    from ..autograd.tensor import Tensor
+
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        raise TypeError(f"at least one operand must be a Tensor, got {type(a).__name__} and {type(b).__name__}")
+    return (b._lift(a), b) if not isinstance(a, Tensor) else (a, a._lift(b))
+
+
 def add(a: Any, b: Any) -> Any:
-    """a + b (broadcasting)."""
-    return Add.apply(a, b)
+    """a + b (broadcasting; either may be a Python number)."""
+    return Add.apply(*as_tensor_pair(a, b))
 
 
 def sub(a: Any, b: Any) -> Any:
-    """a - b (broadcasting)."""
-    return Sub.apply(a, b)
+    """a - b (broadcasting; either may be a Python number)."""
+    return Sub.apply(*as_tensor_pair(a, b))
 
 
 def mul(a: Any, b: Any) -> Any:
-    """a · b (broadcasting)."""
-    return Mul.apply(a, b)
+    """a · b (broadcasting; either may be a Python number)."""
+    return Mul.apply(*as_tensor_pair(a, b))
 
 
 def div(a: Any, b: Any) -> Any:
-    """a / b (broadcasting)."""
-    return Div.apply(a, b)
+    """a / b (broadcasting; either may be a Python number)."""
+    return Div.apply(*as_tensor_pair(a, b))
 
 
 def neg(x: Any) -> Any:

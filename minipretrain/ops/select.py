@@ -46,8 +46,11 @@ def where(condition: Any, a: Any, b: Any) -> Any:
     """Pick ``a`` where ``condition`` holds and ``b`` elsewhere (no gradient flows to the condition)."""
     from ..autograd.tensor import Tensor
 
+    from .elementwise import as_tensor_pair
+
     condition = condition.data if isinstance(condition, Tensor) else condition
-    return Where.apply(condition, a, b)
+    a, b = as_tensor_pair(a, b)
+    return Where.apply(array_module(a.data).asarray(condition), a, b)
 
 
 def masked_fill(x: Any, mask: Any, value: float) -> Any:
