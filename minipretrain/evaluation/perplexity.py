@@ -1,0 +1,71 @@
+"""Evaluation over a whole split: token-weighted loss, perplexity, and (for MLM) masked-token accuracy."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..autograd.grad_mode import no_grad
+
+EVAL_MASK_SEED = 1234
+
+
+@dataclass
+class EvalResult:
+    """Loss (mean NLL per target, nats), its perplexity exp(loss), accuracy, and how many targets were scored."""
+
+    loss: float
+    perplexity: float
+    accuracy: float
+    num_targets: int
+
+    def as_dict(self, prefix: str = "val_") -> dict[str, float]:
+        return {f"{prefix}loss": self.loss, f"{prefix}perplexity": self.perplexity,
+                f"{prefix}accuracy": self.accuracy, f"{prefix}targets": self.num_targets}
+
+
+def evaluate(model: Any, dataset: Any, objective: Any, batch_size: int = 16, max_batches: int | None = None,
+             seed: int = EVAL_MASK_SEED) -> EvalResult:
+    """Score ``objective`` on the evaluation windows of ``dataset`` (all of them unless ``max_batches``).
+
+    Every target counts once: the loss is Σ NLL / Σ targets over the split, not a mean of batch means.
+    MLM draws its masks from a generator seeded by ``(seed, batch index)``, so the same split always gets the
+    same masks and two checkpoints are compared on identical questions.
+    """
+    was_training = getattr(model, "training", False)
+    model.eval()
+    total_nll, total_correct, total_targets = 0.0, 0.0, 0
+    try:
+        with no_grad():
+            for index, batch in enumerate(dataset.iter_eval_batches(batch_size)):
+                if max_batches is not None and index >= max_batches:
+                    break
+                prepared = objective.prepare(batch, np.random.default_rng([seed, index]))
+                if prepared.num_targets == 0:
+                    continue
+                loss, metrics = objective.loss(model, prepared, reduction="sum")
+                total_nll += float(loss.item())
+                total_correct += float(metrics.get("accuracy", 0.0)) * prepared.num_targets
+                total_targets += prepared.num_targets
+    finally:
+        if was_training:
+            model.train()
+    if total_targets == 0:
+        raise ValueError("evaluate: the evaluation split produced no targets (is it empty, or shorter than one window?)")
+    mean_nll = total_nll / total_targets
+    return EvalResult(loss=mean_nll, perplexity=math.exp(min(mean_nll, 700.0)),
+                      accuracy=total_correct / total_targets, num_targets=total_targets)
+
+
+def evaluate_perplexity(model: Any, dataset: Any, batch_size: int = 16, max_batches: int | None = None) -> float:
+    """exp of the token-weighted mean next-token NLL over the whole evaluation split of ``dataset`` (CLM models)."""
+    from ..objectives import CausalLanguageModeling
+
+    if getattr(model, "kind", "gpt") != "gpt":
+        raise ValueError(
+            "evaluate_perplexity scores next-token prediction, which needs a causal model (GPT); for a BERT model "
+            "use minipretrain.evaluation.evaluate(model, dataset, MaskedLanguageModeling(...))"
+        )
+    return evaluate(model, dataset, CausalLanguageModeling(model), batch_size, max_batches).perplexity

@@ -1,0 +1,241 @@
+"""BERT: the BERT architecture (Devlin et al. 2019) with its masked-language-model head, as Hugging Face's
+BertForMaskedLM.
+
+    ids ─ word ─┐
+    positions ─ position ─┼─ + ─ LayerNorm ─ dropout ─ [PostLNBlock] × n_layer ─ hidden (B, T, C)   (encode)
+    segments ─ token_type ─┘
+    hidden ─ dense ─ GELU ─ LayerNorm ─ @ wordᵀ + bias ─ MLM logits (B, T, V)                     (forward)
+
+Post-LN blocks (LayerNorm after each residual add), GELU in its exact erf form, and a decoder tied to the word
+embedding. Every weight starts at N(0, 0.02²), biases at 0 (BERT's ``initializer_range``).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from .. import ops
+from ..autograd.tensor import Tensor
+from ..backend import array_module
+from ..nn import Dropout, Embedding, LayerNorm, Linear, Module, ModuleList, Parameter, PostLNBlock, RandomSource
+from ..nn.layers import constant_parameter
+from ..nn.transformer import as_padding_mask
+
+
+@dataclass
+class BERTConfig:
+    """Shape and regularisation of a BERT.
+
+    Attributes:
+        vocab_size: number of token ids V.
+        n_layer, n_head, n_embd: depth L, heads H, hidden width C (BERT's hidden_size).
+        max_position_embeddings: longest sequence (learned positions).
+        type_vocab_size: number of segment ids (2: sentence A and B).
+        intermediate_size: width of the feed-forward block (default 4·C).
+        dropout: hidden dropout (embeddings and residual branches); BERT used 0.1.
+        attention_dropout: dropout on attention probabilities (default: ``dropout``).
+        layer_norm_eps: ε of every LayerNorm (BERT: 1e-12).
+        seed: fixes the initial weights and every dropout mask.
+        dtype: "float32" or "float64".
+    """
+
+    vocab_size: int
+    n_layer: int
+    n_head: int
+    n_embd: int
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    intermediate_size: int | None = None
+    dropout: float = 0.1
+    attention_dropout: float | None = None
+    layer_norm_eps: float = 1e-12
+    seed: int = 0
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "n_layer", "n_head", "n_embd", "max_position_embeddings", "type_vocab_size"):
+            if int(getattr(self, name)) <= 0:
+                raise ValueError(f"BERTConfig.{name} must be positive, got {getattr(self, name)}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"BERTConfig: n_embd={self.n_embd} must be divisible by n_head={self.n_head}")
+        if self.intermediate_size is None:
+            self.intermediate_size = 4 * self.n_embd
+        if self.attention_dropout is None:
+            self.attention_dropout = self.dropout
+        for name in ("dropout", "attention_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"BERTConfig.{name} must be in [0, 1), got {getattr(self, name)}")
+        np.dtype(self.dtype)
+
+    @property
+    def block_size(self) -> int:
+        """Longest sequence (the same as ``max_position_embeddings``; the name the data pipeline uses)."""
+        return self.max_position_embeddings
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class BertEmbeddings(Module):
+    """word + position + token_type embeddings, then LayerNorm and dropout."""
+
+    def __init__(self, config: BERTConfig, source: RandomSource, rng: np.random.Generator, dtype: Any) -> None:
+        super().__init__()
+        self.word_embeddings = Embedding(config.vocab_size, config.n_embd, rng=rng, dtype=dtype)
+        self.position_embeddings = Embedding(config.max_position_embeddings, config.n_embd, rng=rng, dtype=dtype)
+        self.token_type_embeddings = Embedding(config.type_vocab_size, config.n_embd, rng=rng, dtype=dtype)
+        self.LayerNorm = LayerNorm(config.n_embd, config.layer_norm_eps, dtype=dtype)  # noqa: N815 - HF name
+        self.dropout = Dropout(config.dropout, source)
+
+    def forward(self, ids: Any, token_type_ids: Any) -> Tensor:
+        positions = array_module(ids).arange(ids.shape[1])
+        x = self.word_embeddings(ids) + self.position_embeddings(positions) + self.token_type_embeddings(token_type_ids)
+        return self.dropout(self.LayerNorm(x))
+
+
+class BertEncoder(Module):
+    """The stack of post-LN blocks (``encoder.layer.0`` ...)."""
+
+    def __init__(self, config: BERTConfig, source: RandomSource, rng: np.random.Generator, dtype: Any) -> None:
+        super().__init__()
+        self.layer = ModuleList([
+            PostLNBlock(config.n_embd, config.n_head, config.intermediate_size, config.dropout,
+                        config.attention_dropout, config.layer_norm_eps, source, rng=rng, std=0.02, dtype=dtype)
+            for _ in range(config.n_layer)
+        ])
+
+    def forward(self, x: Tensor, key_padding_mask: Any) -> Tensor:
+        for block in self.layer:
+            x = block(x, key_padding_mask)
+        return x
+
+
+class BertBody(Module):
+    """Hugging Face's ``BertModel`` without the pooler: embeddings and encoder."""
+
+    def __init__(self, config: BERTConfig, source: RandomSource, rng: np.random.Generator, dtype: Any) -> None:
+        super().__init__()
+        self.embeddings = BertEmbeddings(config, source, rng, dtype)
+        self.encoder = BertEncoder(config, source, rng, dtype)
+
+
+class BertPredictionTransform(Module):
+    """dense (C -> C), GELU (erf), LayerNorm: the MLM head's own layer before the tied decoder."""
+
+    def __init__(self, config: BERTConfig, rng: np.random.Generator, dtype: Any) -> None:
+        super().__init__()
+        self.dense = Linear(config.n_embd, config.n_embd, rng=rng, dtype=dtype)
+        self.LayerNorm = LayerNorm(config.n_embd, config.layer_norm_eps, dtype=dtype)  # noqa: N815 - HF name
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.LayerNorm(ops.gelu(self.dense(x), approximate="none"))
+
+
+class BertDecoder(Module):
+    """Hidden -> vocabulary logits with the word-embedding matrix (tied) and the head's own bias (V,)."""
+
+    def __init__(self, weight: Parameter, bias: Parameter) -> None:
+        super().__init__()
+        self.weight = weight
+        self.bias = bias
+
+    def forward(self, x: Tensor) -> Tensor:
+        batch, length, width = x.shape
+        logits = ops.matmul(x.reshape(batch * length, width), ops.transpose(self.weight)) + self.bias
+        return logits.reshape(batch, length, self.weight.shape[0])
+
+
+class BertLMPredictionHead(Module):
+    """``cls.predictions``: transform then tied decoder. ``bias`` is registered here first (HF's name for it)."""
+
+    def __init__(self, config: BERTConfig, word_embeddings: Parameter, rng: np.random.Generator, dtype: Any) -> None:
+        super().__init__()
+        self.bias = constant_parameter((config.vocab_size,), 0.0, dtype)
+        self.transform = BertPredictionTransform(config, rng, dtype)
+        self.decoder = BertDecoder(word_embeddings, self.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.decoder(self.transform(x))
+
+
+class BertOnlyMLMHead(Module):
+    """``cls``: holds ``predictions`` (the names match Hugging Face's BertForMaskedLM)."""
+
+    def __init__(self, config: BERTConfig, word_embeddings: Parameter, rng: np.random.Generator, dtype: Any) -> None:
+        super().__init__()
+        self.predictions = BertLMPredictionHead(config, word_embeddings, rng, dtype)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.predictions(x)
+
+
+class BERT(Module):
+    """A BERT encoder with its MLM head. ``model(input_ids)`` -> MLM logits (B, T, V); ``model.encode`` -> (B, T, C).
+
+    Parameter names and layouts are Hugging Face's ``BertForMaskedLM`` ones
+    (``bert.encoder.layer.0.attention.self.query.weight`` is (out, in), PyTorch's Linear layout).
+    """
+
+    kind = "bert"
+
+    def __init__(self, config: BERTConfig) -> None:
+        super().__init__()
+        self.config = config
+        dtype = np.dtype(config.dtype)
+        rng = np.random.default_rng(config.seed)
+        self.source = RandomSource(config.seed + 1)
+        self.bert = BertBody(config, self.source, rng, dtype)
+        self.cls = BertOnlyMLMHead(config, self.bert.embeddings.word_embeddings.weight, rng, dtype)
+
+    @property
+    def block_size(self) -> int:
+        return self.config.max_position_embeddings
+
+    def embedding_parameters(self) -> list[Parameter]:
+        """Word, position and token-type tables: left out of the 'non-embedding' count."""
+        e = self.bert.embeddings
+        return [e.word_embeddings.weight, e.position_embeddings.weight, e.token_type_embeddings.weight]
+
+    def reseed(self, seed: int | None = None) -> None:
+        """Restart the dropout stream (from ``seed``, default the config's)."""
+        self.source.reseed(seed)
+
+    def encode(self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None) -> Tensor:
+        """Final hidden states (B, T, C) for ids (B, T): the features a linear probe reads.
+
+        ``attention_mask`` (B, T): 1 for real tokens, 0 for padding (no position attends to padding).
+        ``token_type_ids`` (B, T): segment ids, 0 by default.
+        """
+        xp = array_module(self.bert.embeddings.word_embeddings.weight.data)
+        ids = xp.asarray(input_ids.data if isinstance(input_ids, Tensor) else input_ids)
+        if ids.ndim != 2:
+            raise ValueError(f"BERT: input_ids must have shape (B, T), got {ids.shape}")
+        if ids.shape[1] > self.config.max_position_embeddings:
+            raise ValueError(f"BERT: sequence of length {ids.shape[1]} is longer than max_position_embeddings="
+                             f"{self.config.max_position_embeddings}")
+        if token_type_ids is None:
+            token_type_ids = xp.zeros(ids.shape, dtype=np.int64)
+        else:
+            token_type_ids = xp.asarray(token_type_ids.data if isinstance(token_type_ids, Tensor) else token_type_ids)
+            if token_type_ids.shape != ids.shape:
+                raise ValueError(f"BERT: token_type_ids {token_type_ids.shape} must match input_ids {ids.shape}")
+        x = self.bert.embeddings(ids, token_type_ids)
+        return self.bert.encoder(x, as_padding_mask(attention_mask, x))
+
+    def forward(self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None) -> Tensor:
+        """MLM logits (B, T, V) at every position (the objective picks the masked ones)."""
+        return self.cls(self.encode(input_ids, attention_mask, token_type_ids))
+
+    def flops_per_token(self, seq_len: int | None = None) -> float:
+        """Forward + backward FLOPs per token: 6·(N_non_embedding + V·C) + 12·L·T·C (see ``GPT.flops_per_token``)."""
+        from .presets import count_parameters
+
+        c = self.config
+        seq_len = c.max_position_embeddings if seq_len is None else seq_len
+        return 6.0 * (count_parameters(self, non_embedding=True) + c.vocab_size * c.n_embd) + \
+            12.0 * c.n_layer * seq_len * c.n_embd
+
+    def extra_repr(self) -> str:
+        return f"{self.config}"

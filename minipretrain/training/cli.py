@@ -1,0 +1,155 @@
+"""``python -m minipretrain train | sample | eval``: run a config, then use what it trained.
+
+    python -m minipretrain train --config configs/baby_gpt_char.toml [--set training.max_steps=100 ...]
+    python -m minipretrain sample --run runs/baby-gpt-char --prompt "ROMEO:" --max-new-tokens 200
+    python -m minipretrain eval --run runs/baby-gpt-char --split validation
+
+A run folder holds ``config.json`` (the resolved config), ``tokenizer.json``, ``checkpoint.npz`` and
+``log.jsonl``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import load_config
+from .recipe import build_datasets, build_model, build_objective, build_run, run_dir_for
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .trainer import PreTrainer
+
+    config = load_config(args.config, args.set or [])
+    run_dir = Path(args.run_dir) if args.run_dir else run_dir_for(config)
+    print(f"run {config['name']!r} -> {run_dir}/")
+    started = time.perf_counter()
+    run = build_run(config)
+    print(f"data: {run.train_dataset}\n      {run.val_dataset}")
+    print(f"model: {run.model.kind}, {run.model.num_parameters():,} parameters; objective: {run.objective.name}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    run.tokenizer.save(run_dir / "tokenizer.json")
+    (run_dir / "config.json").write_text(json.dumps(config, indent=2))
+    training = dict(config["training"])
+    if args.device:
+        training["device"] = args.device
+    trainer = PreTrainer(model=run.model, objective=run.objective, dataset=run.train_dataset,
+                         eval_dataset=run.val_dataset, checkpoint_dir=run_dir, progress=not args.no_progress,
+                         **training)
+    result = trainer.train(resume=args.resume)
+    wall = time.perf_counter() - started
+    last = result.evaluations[-1] if result.evaluations else trainer.evaluate()
+    rates = [r["tokens_per_s"] for r in trainer.history[len(trainer.history) // 10:]]
+    mfus = [r["mfu"] for r in trainer.history[len(trainer.history) // 10:] if r.get("mfu") is not None]
+    print(f"\nfinished {result.steps} steps in {result.wall_time_s:.1f} s of training ({wall:.1f} s in all)")
+    print(f"tokens seen: {result.tokens_seen:,}; median {np.median(rates):,.0f} tokens/s"
+          + (f", MFU {100 * np.median(mfus):.1f}% of this machine's measured matmul peak" if mfus else ""))
+    print(f"final train loss {result.final_loss:.4f}; validation loss {last['val_loss']:.4f}, "
+          f"perplexity {last['val_perplexity']:.3f}, accuracy {last['val_accuracy']:.4f}")
+    if result.stopped_early:
+        print(f"stopped early ({result.stopped_early}); resume with --resume")
+    if not args.no_sample:
+        _show_samples(run.model, run.tokenizer, run.objective.name, seed=int(training.get("seed", 0)))
+    return 0
+
+
+def _show_samples(model: Any, tokenizer: Any, objective: str, seed: int) -> None:
+    from ..evaluation import fill_mask, generate
+
+    if objective == "clm":
+        prompt = np.array([_start_prompt(tokenizer)])
+        ids = generate(model, prompt, max_new_tokens=300, temperature=0.8, top_k=None, seed=seed)
+        print("\n--- sample ---\n" + tokenizer.decode(np.asarray(ids)[0].tolist()) + "\n--------------")
+    else:
+        mask = tokenizer.decode([tokenizer.mask_id]) if hasattr(tokenizer, "decode") else "[MASK]"
+        for text in ("ROMEO: What light through yonder window br[MASK]aks?", "KING HENRY: My l[MASK]rd, the queen",
+                     "First Citizen: We are acc[MASK]unted poor citizens"):
+            predictions = fill_mask(model, tokenizer, text.replace("[MASK]", mask), top_k=3)
+            shown = ", ".join(f"{p['token']!r} {p['score']:.2f}" for p in predictions)
+            print(f"fill-mask: {text}\n    -> {shown}")
+
+
+def _start_prompt(tokenizer: Any) -> list[int]:
+    """A newline where the vocabulary has one (nanoGPT's start for Shakespeare), else the end-of-text token."""
+    try:
+        return tokenizer.encode("\n")[:1] or [tokenizer.eos_id]
+    except ValueError:
+        return [tokenizer.eos_id]
+
+
+def load_run(run_dir: str | Path) -> tuple[dict[str, Any], Any, Any]:
+    """(config, tokenizer, model with the run's final weights) from a run folder."""
+    from ..tokenizers import load_tokenizer
+    from .checkpoint import load_checkpoint
+
+    run_dir = Path(run_dir)
+    for name in ("config.json", "tokenizer.json", "checkpoint.npz"):
+        if not (run_dir / name).is_file():
+            raise FileNotFoundError(f"{run_dir / name} is missing: is {run_dir} a finished run folder?")
+    config = json.loads((run_dir / "config.json").read_text())
+    tokenizer = load_tokenizer(run_dir / "tokenizer.json")
+    model_table = dict(config["model"])
+    model_table.setdefault("block_size", int(config["data"].get("seq_len", 64)))
+    model = build_model(model_table, tokenizer.vocab_size)
+    model.load_state_dict(load_checkpoint(run_dir / "checkpoint.npz")["model"])
+    model.eval()
+    return config, tokenizer, model
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from ..evaluation import generate
+
+    config, tokenizer, model = load_run(args.run)
+    if model.kind != "gpt":
+        print("sample generates text, which needs a causal (GPT) run; for BERT runs use fill-mask (see README)")
+        return 2
+    prompt = tokenizer.encode(args.prompt) if args.prompt else _start_prompt(tokenizer)
+    ids = generate(model, np.array([prompt]), max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+                   top_k=args.top_k, seed=args.seed)
+    print(tokenizer.decode(np.asarray(ids)[0].tolist()))
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from ..evaluation.perplexity import evaluate
+
+    config, tokenizer, model = load_run(args.run)
+    data = dict(config["data"], eval_split=args.split)
+    _, dataset = build_datasets(data, tokenizer, config["objective"].get("name", "clm"))
+    objective = build_objective(config["objective"], model, tokenizer)
+    result = evaluate(model, dataset, objective, batch_size=args.batch_size)
+    print(json.dumps({"run": str(args.run), "split": args.split, **result.as_dict(prefix="")}, indent=2))
+    return 0
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``train``, ``sample`` and ``eval``."""
+    train = subparsers.add_parser("train", help="train a model from a TOML config")
+    train.add_argument("--config", required=True, help="a TOML run config, e.g. configs/baby_gpt_char.toml")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="override a config value, e.g. --set training.max_steps=100 (repeatable)")
+    train.add_argument("--run-dir", help="where to write the run (default runs/<name>)")
+    train.add_argument("--device", choices=["cpu", "cuda"], help="train on this device")
+    train.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--no-sample", action="store_true", help="skip the sample printed at the end")
+    train.set_defaults(func=_train)
+
+    sample = subparsers.add_parser("sample", help="generate text from a trained GPT run")
+    sample.add_argument("--run", required=True, help="a run folder, e.g. runs/baby-gpt-char")
+    sample.add_argument("--prompt", default="", help="text to continue (default: a newline)")
+    sample.add_argument("--max-new-tokens", type=int, default=300)
+    sample.add_argument("--temperature", type=float, default=0.8)
+    sample.add_argument("--top-k", type=int, default=None)
+    sample.add_argument("--seed", type=int, default=0)
+    sample.set_defaults(func=_sample)
+
+    evaluation = subparsers.add_parser("eval", help="evaluate a trained run on a split")
+    evaluation.add_argument("--run", required=True, help="a run folder, e.g. runs/baby-gpt-char")
+    evaluation.add_argument("--split", default="validation", choices=["train", "validation", "test"])
+    evaluation.add_argument("--batch-size", type=int, default=32)
+    evaluation.set_defaults(func=_eval)

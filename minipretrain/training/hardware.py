@@ -1,0 +1,62 @@
+"""The machine's measured matmul peak, for model-FLOPs utilisation (MFU).
+
+MFU = (model FLOPs per token × tokens per second) / peak FLOP/s. The peak is not a datasheet number but the
+best rate this machine reaches on a large float32 matmul with the array module in use — the honest
+ceiling for a NumPy/CuPy program. It is measured once and cached in ``~/.cache/minipretrain/peak.json``
+(``MINIPRETRAIN_CACHE_DIR`` moves it), keyed by device, dtype and a description of the machine.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..backend import module_for
+
+
+def _cache_file() -> Path:
+    root = os.environ.get("MINIPRETRAIN_CACHE_DIR") or Path.home() / ".cache" / "minipretrain"
+    return Path(root) / "peak.json"
+
+
+def _machine_key(device: str, dtype: str) -> str:
+    return f"{device}|{dtype}|{platform.machine()}|{platform.processor()}|{os.cpu_count()}|numpy {np.__version__}"
+
+
+def measure_matmul_peak(device: str = "cpu", dtype: str = "float32", size: int = 1024, repeats: int = 5) -> float:
+    """Best observed FLOP/s of an ``size``×``size`` matmul (2·size³ FLOPs) over ``repeats`` runs."""
+    xp = module_for(device)
+    rng = np.random.default_rng(0)
+    a = xp.asarray(rng.standard_normal((size, size)).astype(dtype))
+    b = xp.asarray(rng.standard_normal((size, size)).astype(dtype))
+    best = float("inf")
+    for _ in range(repeats + 1):  # the first run warms caches and thread pools
+        start = time.perf_counter()
+        c = a @ b
+        if device == "cuda":  # pragma: no cover - needs a GPU
+            xp.cuda.Stream.null.synchronize()
+        best = min(best, time.perf_counter() - start)
+    del c
+    return 2.0 * size**3 / best
+
+
+def matmul_peak_flops(device: str = "cpu", dtype: str = "float32") -> float:
+    """The cached peak for this machine, measuring it the first time."""
+    path = _cache_file()
+    key = _machine_key(device, dtype)
+    try:
+        cached = json.loads(path.read_text())
+    except (OSError, ValueError):
+        cached = {}
+    if key not in cached:
+        cached[key] = measure_matmul_peak(device, dtype)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(cached, indent=1))
+        except OSError:
+            pass  # a read-only home only costs a re-measurement next time
+    return float(cached[key])

@@ -1,0 +1,386 @@
+"""``PreTrainer``: the training loop, readable in one sitting.
+
+One step:
+    1. draw ``gradient_accumulation_steps`` micro-batches (seeded) and let the objective prepare them
+       (shift for CLM, mask for MLM);
+    2. forward and backward each micro-batch, its summed loss divided by the targets of the *whole* step, so
+       the accumulated gradient is exactly the full batch's (however the targets fall between micro-batches);
+    3. clip the global gradient norm, set the scheduled learning rate, take an AdamW step;
+    4. log, evaluate and checkpoint at their intervals.
+Everything random (data order, masks, dropout) draws from generators that checkpoints save, so a resumed run
+continues exactly as the uninterrupted one would have.
+"""
+from __future__ import annotations
+
+import json
+import math
+import signal
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..evaluation.perplexity import evaluate
+from ..optim import AdamW, clip_grad_norm, param_groups
+from ..optim.schedules import constant_with_warmup_lr, warmup_cosine_lr
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .hardware import matmul_peak_flops
+
+SCHEDULES = ("cosine", "constant")
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite; the run stopped without taking that step."""
+
+
+@dataclass
+class TrainingConfig:
+    """Every hyperparameter of a run (saved in each checkpoint and log)."""
+
+    batch_size: int = 32
+    learning_rate: float = 3e-4
+    max_steps: int = 10_000
+    gradient_accumulation_steps: int = 1
+    warmup_steps: int = 0
+    min_lr: float | None = None  # default: learning_rate / 10
+    schedule: str = "cosine"
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.95)
+    grad_clip: float | None = 1.0
+    eval_interval: int = 500
+    eval_batches: int | None = None  # None: the whole evaluation split
+    eval_batch_size: int | None = None
+    log_interval: int = 10
+    checkpoint_interval: int | None = None  # None: only at the end (and on Ctrl-C)
+    seed: int = 0
+
+    def validate(self) -> None:
+        checks = [
+            (self.batch_size >= 1, "batch_size must be at least 1"),
+            (self.learning_rate > 0, "learning_rate must be positive"),
+            (self.max_steps >= 1, "max_steps must be at least 1"),
+            (self.gradient_accumulation_steps >= 1, "gradient_accumulation_steps must be at least 1"),
+            (0 <= self.warmup_steps <= self.max_steps,
+             f"warmup_steps ({self.warmup_steps}) must be between 0 and max_steps ({self.max_steps})"),
+            (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}"),
+            (self.grad_clip is None or self.grad_clip > 0, "grad_clip must be positive or None"),
+            (self.eval_interval >= 0 and self.log_interval >= 1, "eval_interval >= 0 and log_interval >= 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"PreTrainer: {message}")
+
+
+@dataclass
+class TrainingResult:
+    """What a call to ``train()`` did."""
+
+    steps: int
+    tokens_seen: int
+    final_loss: float
+    evaluations: list[dict[str, Any]] = field(default_factory=list)
+    wall_time_s: float = 0.0
+    stopped_early: str | None = None  # "interrupted" when Ctrl-C ended it
+    checkpoint: str | None = None
+
+
+class PreTrainer:
+    """Pre-train ``model`` on ``dataset`` with ``objective`` (CLM or MLM).
+
+    Example::
+
+        trainer = PreTrainer(model=model, objective=CausalLanguageModeling(model, tokenizer), dataset=dataset,
+                             batch_size=32, learning_rate=3e-4, max_steps=10000)
+        trainer.train()
+
+    Args:
+        model, objective, dataset: what to train, how, and on what (``dataset.get_batch``).
+        eval_dataset: the validation split (``iter_eval_batches``); evaluation is skipped without one.
+        checkpoint_dir: where checkpoints and ``log.jsonl`` go (nothing is written when None).
+        device: move the model there first ("cpu" or "cuda"); default: where the model already is.
+        progress: show a tqdm progress bar.
+        Any field of ``TrainingConfig`` as a keyword (learning_rate, warmup_steps, grad_clip, seed, ...).
+    """
+
+    def __init__(self, model: Any, objective: Any, dataset: Any, batch_size: int = 32,
+                 learning_rate: float = 3e-4, max_steps: int = 10_000, eval_dataset: Any = None,
+                 checkpoint_dir: str | Path | None = None, device: str | None = None, progress: bool = True,
+                 **options: Any) -> None:
+        unknown = set(options) - set(TrainingConfig.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f"PreTrainer got unknown options {sorted(unknown)}; see TrainingConfig for the list")
+        self.config = TrainingConfig(batch_size=batch_size, learning_rate=learning_rate, max_steps=max_steps,
+                                     **options)
+        self.config.betas = tuple(self.config.betas)
+        self.config.validate()
+        if getattr(objective, "model_kind", None) not in (None, getattr(model, "kind", None)):
+            raise ValueError(f"objective {objective.name!r} needs a {objective.model_kind} model, got {model.kind}")
+        self.model = model.to(device) if device is not None else model
+        self.objective = objective
+        self.dataset = dataset
+        self.eval_dataset = eval_dataset
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        self.progress = progress
+        self.optimizer = AdamW(param_groups(self.model, self.config.weight_decay), lr=learning_rate,
+                               betas=self.config.betas)
+        self.step = 0
+        self.tokens_seen = 0
+        self.data_rng = np.random.default_rng([self.config.seed, 0])
+        self.objective_rng = np.random.default_rng([self.config.seed, 1])
+        self.history: list[dict[str, Any]] = []
+        self._stop_requested = False
+        self._peak_flops: float | None = None
+
+    # ------------------------------------------------------------------ schedule
+    def learning_rate_at(self, step: int) -> float:
+        """The scheduled learning rate for ``step`` (0-based)."""
+        c = self.config
+        min_lr = c.learning_rate / 10 if c.min_lr is None else c.min_lr
+        if c.schedule == "constant":
+            return constant_with_warmup_lr(step, lr=c.learning_rate, warmup_steps=c.warmup_steps)
+        return warmup_cosine_lr(step, max_lr=c.learning_rate, min_lr=min_lr, warmup_steps=c.warmup_steps,
+                                max_steps=c.max_steps)
+
+    # ------------------------------------------------------------------ one step
+    def train_step(self) -> dict[str, Any]:
+        """Draw, forward, backward, clip and update once; returns the step's log record."""
+        c = self.config
+        started = time.perf_counter()
+        prepared = [self.objective.prepare(self.dataset.get_batch(c.batch_size, self.data_rng), self.objective_rng)
+                    for _ in range(c.gradient_accumulation_steps)]
+        total_targets = sum(p.num_targets for p in prepared)
+        self.model.zero_grad()
+        loss_sum, correct = 0.0, 0.0
+        for micro in prepared:
+            if micro.num_targets == 0:
+                continue
+            loss, metrics = self.objective.loss(self.model, micro, reduction="sum")
+            (loss * (1.0 / total_targets)).backward()
+            loss_sum += float(loss.item())
+            correct += float(metrics.get("accuracy", 0.0)) * micro.num_targets
+        mean_loss = loss_sum / max(total_targets, 1)
+        if not math.isfinite(mean_loss):
+            last = self._latest_checkpoint_path()
+            kept = f"the last good checkpoint is {last}" if last and last.exists() else "no checkpoint was written yet"
+            raise TrainingDivergedError(
+                f"loss became {mean_loss} at step {self.step + 1}; the step was not taken and {kept}. Lower the "
+                "learning rate, add warmup, or clip gradients (grad_clip)."
+            )
+        params = list(self.model.parameters())
+        grad_norm = clip_grad_norm(params, c.grad_clip if c.grad_clip else math.inf)
+        lr = self.learning_rate_at(self.step)
+        self.optimizer.lr = lr
+        self.optimizer.step()
+        self.step += 1
+        step_tokens = sum(int(p.input_ids.size) for p in prepared)
+        self.tokens_seen += step_tokens
+        elapsed = time.perf_counter() - started
+        tokens_per_s = step_tokens / elapsed
+        return {"step": self.step, "tokens": self.tokens_seen, "loss": mean_loss, "lr": lr,
+                "grad_norm": float(grad_norm), "accuracy": correct / max(total_targets, 1),
+                "tokens_per_s": tokens_per_s, "mfu": self._mfu(tokens_per_s, prepared[0].input_ids.shape[1]),
+                "step_time_s": elapsed}
+
+    def _mfu(self, tokens_per_s: float, seq_len: int) -> float | None:
+        flops_per_token = getattr(self.model, "flops_per_token", None)
+        if flops_per_token is None:
+            return None
+        if self._peak_flops is None:
+            self._peak_flops = matmul_peak_flops(getattr(self.model, "device", "cpu"))
+        return flops_per_token(seq_len) * tokens_per_s / self._peak_flops
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self) -> dict[str, Any]:
+        """Loss, perplexity and accuracy on the evaluation split (fixed masks for MLM)."""
+        if self.eval_dataset is None:
+            raise ValueError("PreTrainer.evaluate: no eval_dataset was given")
+        c = self.config
+        result = evaluate(self.model, self.eval_dataset, self.objective, c.eval_batch_size or c.batch_size,
+                          c.eval_batches)
+        return {"step": self.step, "tokens": self.tokens_seen, **result.as_dict()}
+
+    # ------------------------------------------------------------------ the loop
+    def train(self, max_steps: int | None = None, resume: bool | str | Path = False,
+              until_step: int | None = None) -> TrainingResult:
+        """Train the run to ``max_steps`` (default: the configured one); ``resume`` continues from a checkpoint.
+
+        ``max_steps`` is the length of the whole run, so it also sets the learning-rate schedule's horizon.
+        ``until_step`` pauses earlier without changing the schedule: call ``train()`` again to go on (the
+        experiments use this to probe a model part-way through its run).
+        ``resume=True`` takes ``checkpoint_dir/checkpoint.npz``; a path takes that file. Ctrl-C stops after
+        the current step, saves a checkpoint and returns; a NaN loss raises ``TrainingDivergedError``.
+        """
+        if max_steps is not None:
+            if max_steps < 1:
+                raise ValueError(f"train: max_steps must be at least 1, got {max_steps}")
+            self.config.max_steps = max_steps
+            self.config.validate()
+        if resume:
+            self.load_checkpoint(self._latest_checkpoint_path() if resume is True else Path(resume))
+        c = self.config
+        stop_at = c.max_steps if until_step is None else min(until_step, c.max_steps)
+        self.model.train()
+        result = TrainingResult(steps=0, tokens_seen=self.tokens_seen, final_loss=float("nan"))
+        log_file = self._open_log()
+        bar = self._progress_bar()
+        started = time.perf_counter()
+        previous_handler = self._install_interrupt_handler()
+        try:
+            while self.step < stop_at:
+                record = self.train_step()
+                result.steps += 1
+                result.final_loss = record["loss"]
+                if self.step % c.log_interval == 0 or self.step == c.max_steps:
+                    self.history.append(record)
+                    self._write(log_file, record)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.2e}",
+                                    tok_s=f"{record['tokens_per_s']:.0f}")
+                at_end = self.step == c.max_steps
+                if self.eval_dataset is not None and c.eval_interval and (self.step % c.eval_interval == 0 or at_end):
+                    evaluation = self.evaluate()
+                    result.evaluations.append(evaluation)
+                    self._write(log_file, {"event": "eval", **evaluation})
+                    if bar is not None:
+                        bar.write(f"step {self.step}: val loss {evaluation['val_loss']:.4f}, "
+                                  f"perplexity {evaluation['val_perplexity']:.2f}, "
+                                  f"accuracy {evaluation['val_accuracy']:.4f}")
+                if c.checkpoint_interval and self.step % c.checkpoint_interval == 0 and not at_end:
+                    self.save_checkpoint()
+                if self._stop_requested:
+                    result.stopped_early = "interrupted"
+                    break
+        finally:
+            self._restore_interrupt_handler(previous_handler)
+            if bar is not None:
+                bar.close()
+            result.wall_time_s = time.perf_counter() - started
+            result.tokens_seen = self.tokens_seen
+        if self.checkpoint_dir is not None:
+            result.checkpoint = str(self.save_checkpoint())
+        if log_file is not None:
+            self._write(log_file, {"event": "end", **{k: v for k, v in asdict(result).items() if k != "evaluations"}})
+            log_file.close()
+        return result
+
+    # ------------------------------------------------------------------ Ctrl-C
+    def _install_interrupt_handler(self) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            return None
+
+        def request_stop(signum: int, frame: Any) -> None:
+            if self._stop_requested:  # a second Ctrl-C: stop at once
+                raise KeyboardInterrupt
+            self._stop_requested = True
+            print("\nInterrupted: finishing this step, saving a checkpoint (Ctrl-C again to abort).")
+
+        self._stop_requested = False
+        return signal.signal(signal.SIGINT, request_stop)
+
+    @staticmethod
+    def _restore_interrupt_handler(previous: Any) -> None:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+    # ------------------------------------------------------------------ checkpoints
+    def _latest_checkpoint_path(self) -> Path | None:
+        return None if self.checkpoint_dir is None else self.checkpoint_dir / "checkpoint.npz"
+
+    def _identity(self) -> dict[str, Any]:
+        model_config = getattr(self.model, "config", None)
+        return {
+            "model_kind": getattr(self.model, "kind", type(self.model).__name__),
+            "model_config": asdict(model_config) if model_config is not None else None,
+            "objective": getattr(self.objective, "name", type(self.objective).__name__),
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resumed run needs: weights, optimizer moments, RNG states and the position."""
+        rngs = {"data": self.data_rng.bit_generator.state, "objective": self.objective_rng.bit_generator.state}
+        model_rng = _dropout_generator(self.model)
+        if model_rng is not None:
+            rngs["model"] = model_rng.bit_generator.state
+        return {
+            **self._identity(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": rngs,
+            "step": self.step,
+            "tokens_seen": self.tokens_seen,
+            "training_config": asdict(self.config),
+        }
+
+    def save_checkpoint(self, path: str | Path | None = None) -> Path:
+        """Write the current state to ``path`` (default ``checkpoint_dir/checkpoint.npz``)."""
+        target = Path(path) if path is not None else self._latest_checkpoint_path()
+        if target is None:
+            raise ValueError("save_checkpoint: give a path or set checkpoint_dir")
+        return save_checkpoint(target, self.state_dict())
+
+    def load_checkpoint(self, path: str | Path | None) -> None:
+        """Restore a state saved by ``save_checkpoint``; a checkpoint of another model or objective is refused."""
+        if path is None:
+            raise CheckpointError("resume=True needs checkpoint_dir (or pass the checkpoint's path)")
+        state = load_checkpoint(path)
+        mine = self._identity()
+        for key in ("model_kind", "model_config", "objective"):
+            if _normalise(state.get(key)) != _normalise(mine[key]):
+                raise CheckpointError(
+                    f"{path} was saved with {key} = {state.get(key)!r}, but this trainer has {mine[key]!r}; "
+                    "it belongs to another run"
+                )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.data_rng.bit_generator.state = state["rng"]["data"]
+        self.objective_rng.bit_generator.state = state["rng"]["objective"]
+        model_rng = _dropout_generator(self.model)
+        if "model" in state["rng"] and model_rng is not None:
+            model_rng.bit_generator.state = state["rng"]["model"]
+        self.step = int(state["step"])
+        self.tokens_seen = int(state["tokens_seen"])
+
+    # ------------------------------------------------------------------ logging
+    def _open_log(self) -> Any:
+        if self.checkpoint_dir is None:
+            return None
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.checkpoint_dir / "log.jsonl", "a", encoding="utf-8")
+        self._write(log, {"event": "start", "step": self.step, **self._identity(),
+                          "training_config": asdict(self.config)})
+        return log
+
+    @staticmethod
+    def _write(log_file: Any, record: dict[str, Any]) -> None:
+        if log_file is not None:
+            log_file.write(json.dumps(record, default=_json_default) + "\n")
+            log_file.flush()
+
+    def _progress_bar(self) -> Any:
+        if not self.progress:
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=self.config.max_steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
+
+
+def _dropout_generator(model: Any) -> Any:
+    """The generator the model's dropout draws from (saved so a resumed run drops the same units), if any."""
+    generator = getattr(getattr(model, "source", None), "generator", None)
+    return generator if hasattr(generator, "bit_generator") else None
+
+
+def _normalise(value: Any) -> Any:
+    """JSON round-trip, so tuples and lists (and numpy scalars) compare equal."""
+    return json.loads(json.dumps(value, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (tuple, set)):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
