@@ -43,15 +43,24 @@ def attention_mask(xp: Any, tq: int, tk: int, causal: bool, key_padding_mask: An
 
 
 def masked_softmax(scores: Any, allowed: Any) -> Any:
-    """softmax over the last axis with disallowed entries at probability 0 (rows with no key give all zeros)."""
+    """softmax over the last axis with disallowed entries at probability 0 (rows with no key give all zeros).
+
+    Works in place on ``scores`` (the caller's temporary): one (B, H, Tq, Tk) array instead of five, which
+    matters because these are the largest arrays of a forward pass.
+    """
     xp = array_module(scores)
     if allowed is not None:
-        scores = xp.where(allowed, scores, -xp.inf)
+        xp.copyto(scores, -xp.inf, where=~allowed)
     row_max = scores.max(axis=-1, keepdims=True)
-    row_max = xp.where(xp.isfinite(row_max), row_max, 0)
-    e = xp.exp(scores - row_max)
-    total = e.sum(axis=-1, keepdims=True)
-    return e / xp.where(total > 0, total, 1)
+    if allowed is not None:  # a row with no allowed key has max -inf; shift it by 0 instead (all exp() give 0)
+        row_max[~xp.isfinite(row_max)] = 0
+    scores -= row_max
+    probs = xp.exp(scores, out=scores)
+    total = probs.sum(axis=-1, keepdims=True)
+    if allowed is not None:
+        total[total == 0] = 1
+    probs /= total
+    return probs
 
 
 class ScaledDotProductAttention(Function):
@@ -62,7 +71,8 @@ class ScaledDotProductAttention(Function):
                 dropout_p: float = 0.0, rng: Any = None, scale: float | None = None) -> Any:
         xp = array_module(q)
         scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
-        scores = (q @ k.swapaxes(-1, -2)) * q.dtype.type(scale)
+        scores = q @ k.swapaxes(-1, -2)
+        scores *= q.dtype.type(scale)
         probs = masked_softmax(scores, attention_mask(xp, q.shape[-2], k.shape[-2], causal, key_padding_mask))
         if dropout_p > 0.0:
             keep = keep_mask(probs.shape, dropout_p, rng, probs.dtype)
@@ -82,9 +92,15 @@ class ScaledDotProductAttention(Function):
         grad_probs = grad @ v.swapaxes(-1, -2)
         if keep is not None:
             grad_probs *= keep
-        grad_scores = probs * (grad_probs - (grad_probs * probs).sum(axis=-1, keepdims=True))
-        grad_q = (grad_scores @ k) * scale
-        grad_k = (grad_scores.swapaxes(-1, -2) @ q) * scale
+        # dS = P ⊙ (dP - Σⱼ dPⱼ Pⱼ), computed in dP's own buffer (the (B, H, Tq, Tk) arrays dominate memory).
+        row_dot = (grad_probs * probs).sum(axis=-1, keepdims=True)
+        grad_probs -= row_dot
+        grad_scores = grad_probs
+        grad_scores *= probs
+        grad_q = grad_scores @ k
+        grad_q *= scale
+        grad_k = grad_scores.swapaxes(-1, -2) @ q
+        grad_k *= scale
         return grad_q, grad_k, grad_v, None
 
 

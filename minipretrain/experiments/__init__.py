@@ -1,0 +1,1 @@
+"""The four research questions of minipretrain, one module each (plus shared fitting helpers)."""
