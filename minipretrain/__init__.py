@@ -8,9 +8,11 @@
 """
 from . import ops
 from .autograd import Function, GradcheckError, Tensor, gradcheck, is_grad_enabled, no_grad, tensor
-from .backend import DeviceError
+from .backend import DeviceError, tune_allocator
 
 __version__ = "0.1.0"
+
+tune_allocator()
 __all__ = [
     "DeviceError", "Function", "GradcheckError", "Tensor", "gradcheck", "is_grad_enabled", "no_grad", "ops",
     "tensor", "__version__",
