@@ -29,12 +29,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
+# One BLAS thread per test worker: two workers on two cores, and no threads spinning against each other.
 test: install
-	$(PY) -m pytest -q -n 2 --dist loadfile --cov=minipretrain --cov-report=term-missing:skip-covered \
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile --cov=minipretrain --cov-report=term-missing:skip-covered \
 		--cov-fail-under=90 tests
 
 test-fast: install
-	$(PY) -m pytest -q -x -n 2 tests
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(PY) -m pytest -q -x -n 2 tests
 
 train-clm: install
 	$(PY) -m minipretrain train --config configs/baby_gpt_char.toml $(ARGS)
