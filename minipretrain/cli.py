@@ -17,6 +17,7 @@ _AREAS = {
     "train": "minipretrain.training.cli",
     "sample": "minipretrain.training.cli",
     "eval": "minipretrain.training.cli",
+    "fill-mask": "minipretrain.training.cli",
     "experiment": "minipretrain.experiments.cli",
 }
 

@@ -249,3 +249,38 @@ def test_matmul_peak_is_measured_once_and_cached(tmp_path: Path, monkeypatch: py
     assert peak > 1e8
     assert (tmp_path / "peak.json").is_file()
     assert matmul_peak_flops("cpu") == peak
+
+
+def test_mlm_run_commands_fill_mask_and_refuse_sampling(corpus_file: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from minipretrain.cli import main
+
+    config = tmp_path / "tiny_mlm.toml"
+    config.write_text(f"""
+[model]
+kind = "bert"
+n_layer = 1
+n_head = 2
+n_embd = 16
+dropout = 0.0
+[data]
+path = "{corpus_file.as_posix()}"
+tokenizer = "char"
+seq_len = {SEQ_LEN}
+cache_dir = "{(tmp_path / 'tokens').as_posix()}"
+[objective]
+name = "mlm"
+[training]
+batch_size = 4
+max_steps = 6
+warmup_steps = 1
+eval_batches = 2
+""")
+    run_dir = tmp_path / "run"
+    assert main(["train", "--config", str(config), "--run-dir", str(run_dir), "--no-progress", "--no-sample"]) == 0
+    capsys.readouterr()
+    assert main(["fill-mask", "--run", str(run_dir), "--text", "ab[MASK]d[MASK]", "--top-k", "2"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and all(line.count("'") == 4 for line in lines)  # two masks, two candidates each
+    assert main(["sample", "--run", str(run_dir)]) == 2
+    assert "fill-mask" in capsys.readouterr().out

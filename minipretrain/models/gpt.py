@@ -135,6 +135,10 @@ class GPT(Module):
             )
         return ids
 
+    def encode(self, input_ids: Any, attention_mask: Any = None) -> Tensor:
+        """The final hidden states (B, T, C) for probes, named as ``BERT.encode`` so either model can be probed."""
+        return self.hidden_states(input_ids, attention_mask)
+
     def hidden_states(self, input_ids: Any, attention_mask: Any = None, cache: KVCache | None = None) -> Tensor:
         """The final hidden states after ``ln_f``, shape (B, T, C)."""
         past_length = cache.length if cache is not None else 0

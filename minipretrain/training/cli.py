@@ -3,6 +3,7 @@
     python -m minipretrain train --config configs/baby_gpt_char.toml [--set training.max_steps=100 ...]
     python -m minipretrain sample --run runs/baby-gpt-char --prompt "ROMEO:" --max-new-tokens 200
     python -m minipretrain eval --run runs/baby-gpt-char --split validation
+    python -m minipretrain fill-mask --run runs/baby-bert-char --text "My l[MASK]rd"
 
 A run folder holds ``config.json`` (the resolved config), ``tokenizer.json``, ``checkpoint.npz`` and
 ``log.jsonl``.
@@ -69,7 +70,7 @@ def _show_samples(model: Any, tokenizer: Any, objective: str, seed: int) -> None
         for text in ("ROMEO: What light through yonder window br[MASK]aks?", "KING HENRY: My l[MASK]rd, the queen",
                      "First Citizen: We are acc[MASK]unted poor citizens"):
             predictions = fill_mask(model, tokenizer, text.replace("[MASK]", mask), top_k=3)
-            shown = ", ".join(f"{p['token']!r} {p['score']:.2f}" for p in predictions)
+            shown = ", ".join(f"{p['token_str']!r} {p['score']:.2f}" for p in predictions)
             print(f"fill-mask: {text}\n    -> {shown}")
 
 
@@ -105,12 +106,26 @@ def _sample(args: argparse.Namespace) -> int:
 
     config, tokenizer, model = load_run(args.run)
     if model.kind != "gpt":
-        print("sample generates text, which needs a causal (GPT) run; for BERT runs use fill-mask (see README)")
+        print("sample generates text, which needs a causal (GPT) run; for a BERT run use "
+              f"`python -m minipretrain fill-mask --run {args.run} --text '...[MASK]...'`")
         return 2
     prompt = tokenizer.encode(args.prompt) if args.prompt else _start_prompt(tokenizer)
     ids = generate(model, np.array([prompt]), max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                    top_k=args.top_k, seed=args.seed)
     print(tokenizer.decode(np.asarray(ids)[0].tolist()))
+    return 0
+
+
+def _fill_mask(args: argparse.Namespace) -> int:
+    from ..evaluation import fill_mask
+
+    config, tokenizer, model = load_run(args.run)
+    if model.kind != "bert":
+        print("fill-mask needs a masked (BERT) run; for a GPT run use `python -m minipretrain sample`")
+        return 2
+    predictions = fill_mask(model, tokenizer, args.text, top_k=args.top_k)
+    for per_mask in predictions if isinstance(predictions[0], list) else [predictions]:
+        print("  ".join(f"{p['token_str']!r} {p['score']:.3f}" for p in per_mask))
     return 0
 
 
@@ -147,6 +162,12 @@ def add_parser(subparsers: Any) -> None:
     sample.add_argument("--top-k", type=int, default=None)
     sample.add_argument("--seed", type=int, default=0)
     sample.set_defaults(func=_sample)
+
+    filling = subparsers.add_parser("fill-mask", help="predict the [MASK] tokens of a text with a trained BERT run")
+    filling.add_argument("--run", required=True, help="a run folder, e.g. runs/baby-bert-char")
+    filling.add_argument("--text", required=True, help="text with one or more [MASK] tokens")
+    filling.add_argument("--top-k", type=int, default=5)
+    filling.set_defaults(func=_fill_mask)
 
     evaluation = subparsers.add_parser("eval", help="evaluate a trained run on a split")
     evaluation.add_argument("--run", required=True, help="a run folder, e.g. runs/baby-gpt-char")
