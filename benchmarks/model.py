@@ -12,29 +12,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import time
 
 import numpy as np
 
 from minipretrain import ops
+from timing import median_seconds
 from minipretrain.evaluation import generate
 from minipretrain.models import count_parameters, create_model
 
 VOCAB = 65  # shakespeare-char
 BATCH = 12
-
-
-def time_steps(step, steps: int, warmup: int = 3) -> float:
-    """Median seconds per call of ``step``."""
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def ours_step_time(name: str, steps: int) -> tuple[float, int, int]:
@@ -47,7 +35,7 @@ def ours_step_time(name: str, steps: int) -> tuple[float, int, int]:
         model.zero_grad()
         ops.cross_entropy(model(inputs), targets).backward()
 
-    return time_steps(step, steps), block, count_parameters(model)
+    return median_seconds(step, steps), block, count_parameters(model)
 
 
 def torch_step_time(name: str, steps: int, threads: int) -> float | None:
@@ -74,7 +62,7 @@ def torch_step_time(name: str, steps: int, threads: int) -> float | None:
         logits = model(inputs).logits
         torch.nn.functional.cross_entropy(logits.reshape(-1, VOCAB), targets.reshape(-1)).backward()
 
-    return time_steps(step, steps)
+    return median_seconds(step, steps)
 
 
 def cache_speedup(new_tokens: int = 200) -> tuple[float, float]:

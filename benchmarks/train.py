@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
 import numpy as np
 
 from minipretrain.data import Batch
+from timing import median_seconds
 from minipretrain.models import count_parameters, create_model
 from minipretrain.objectives import CausalLanguageModeling
 from minipretrain.training import PreTrainer
@@ -36,17 +35,6 @@ class RandomTokens:
     def get_batch(self, batch_size: int, rng: np.random.Generator) -> Batch:
         ids = rng.integers(0, VOCAB, (batch_size, BLOCK + 1))
         return Batch(ids, np.ones_like(ids, dtype=bool), np.zeros_like(ids, dtype=bool))
-
-
-def median_seconds(step, steps: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def ours(name: str, steps: int) -> tuple[float, float, int]:

@@ -21,6 +21,8 @@ from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar, Union
 
+import regex
+
 PAD_TOKEN = "[PAD]"
 CLS_TOKEN = "[CLS]"
 SEP_TOKEN = "[SEP]"
@@ -49,6 +51,12 @@ class NotTrainedError(TokenizerError):
 
 class TokenizerFileError(TokenizerError):
     """A tokenizer file is missing, corrupted, or not a minipretrain tokenizer file."""
+
+
+def special_splitter(tokens: Iterable[str]) -> "regex.Pattern[str]":
+    """A pattern whose capturing split keeps the special tokens (longest first, so none hides another)."""
+    alternatives = sorted(tokens, key=len, reverse=True)
+    return regex.compile("(" + "|".join(regex.escape(token) for token in alternatives) + ")")
 
 
 class Tokenizer(ABC):
@@ -117,9 +125,31 @@ class Tokenizer(ABC):
     def train(self, text: TextSource) -> "Tokenizer":
         """Learn the vocabulary from a string or an iterable of strings (documents); returns self."""
 
-    @abstractmethod
     def encode(self, text: str, allowed_special: AllowedSpecial = "none") -> list[int]:
-        """Text -> ids. Special-token strings become their ids only when ``allowed_special`` allows."""
+        """Text -> ids. Special-token strings become their ids only when ``allowed_special`` allows.
+
+        Otherwise a string such as "[MASK]" in the text is ordinary text: user data can never inject a
+        control token by accident. Allowed ones are cut out first and kept as one id each.
+        """
+        self._require_trained()
+        if not isinstance(text, str):
+            raise TokenizerError(f"encode() takes a str, got {type(text).__name__}")
+        allowed = self._allowed_special_set(allowed_special)
+        ids: list[int] = []
+        if not allowed:
+            self._encode_ordinary(text, ids)
+            return ids
+        specials = self.special_tokens
+        for position, part in enumerate(special_splitter(allowed).split(text)):
+            if position % 2:  # odd items of a capturing split are the separators: the special tokens
+                ids.append(specials[part])
+            elif part:
+                self._encode_ordinary(part, ids)
+        return ids
+
+    @abstractmethod
+    def _encode_ordinary(self, text: str, out: list[int]) -> None:
+        """Append the ids of ``text`` (no special tokens recognised) to ``out``."""
 
     @abstractmethod
     def decode(self, ids: Iterable[int]) -> str:

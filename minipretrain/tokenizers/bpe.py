@@ -27,8 +27,8 @@ from typing import Any
 import regex
 
 from minipretrain.tokenizers.base import (
+    special_splitter,
     SPECIAL_TOKENS,
-    AllowedSpecial,
     TextSource,
     Tokenizer,
     TokenizerError,
@@ -41,12 +41,6 @@ GPT2_SPLIT_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}
 NUM_BYTES = 256
 # Encoding caches this many distinct pieces; beyond it the cache starts over (bounded memory).
 _MAX_CACHE_ENTRIES = 1_000_000
-
-
-def _special_splitter(tokens: Iterable[str]) -> "regex.Pattern[str]":
-    """A pattern whose capturing split keeps the special tokens (longest first, so none hides another)."""
-    alternatives = sorted(tokens, key=len, reverse=True)
-    return regex.compile("(" + "|".join(regex.escape(token) for token in alternatives) + ")")
 
 
 class TextTokenizer(Tokenizer):
@@ -73,7 +67,7 @@ class TextTokenizer(Tokenizer):
         first_special = vocab_size - len(SPECIAL_TOKENS)
         self._special_tokens = {token: first_special + offset for offset, token in enumerate(SPECIAL_TOKENS)}
         self._id_to_special = {index: token for token, index in self._special_tokens.items()}
-        self._all_special_splitter = _special_splitter(SPECIAL_TOKENS)
+        self._all_special_splitter = special_splitter(SPECIAL_TOKENS)
         self.merges: list[Pair] = []
         self._trained = False
         self._set_merges([])
@@ -160,23 +154,6 @@ class TextTokenizer(Tokenizer):
             if ids is None:
                 ids = cache[piece] = self._encode_piece(piece)
             out.extend(ids)
-
-    def encode(self, text: str, allowed_special: AllowedSpecial = "none") -> list[int]:
-        """Encode ``text``; special-token strings become their ids only if ``allowed_special`` allows."""
-        self._require_trained()
-        if not isinstance(text, str):
-            raise TokenizerError(f"encode() takes a str, got {type(text).__name__}")
-        allowed = self._allowed_special_set(allowed_special)
-        ids: list[int] = []
-        if not allowed:
-            self._encode_ordinary(text, ids)
-            return ids
-        for position, part in enumerate(_special_splitter(allowed).split(text)):
-            if position % 2:
-                ids.append(self._special_tokens[part])
-            elif part:
-                self._encode_ordinary(part, ids)
-        return ids
 
     def token_bytes(self, token_id: int) -> bytes:
         """The bytes one id stands for (special tokens: their UTF-8 text)."""

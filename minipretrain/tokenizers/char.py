@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from minipretrain.tokenizers.base import SPECIAL_TOKENS, AllowedSpecial, TextSource, Tokenizer, TokenizerError, iter_texts
-from minipretrain.tokenizers.bpe import _special_splitter
+from minipretrain.tokenizers.base import SPECIAL_TOKENS, TextSource, Tokenizer, TokenizerError, iter_texts
 
 
 class CharTokenizer(Tokenizer):
@@ -68,21 +67,6 @@ class CharTokenizer(Tokenizer):
                 f"character(s) {unknown!r} are not in this CharTokenizer's vocabulary of {len(lookup)} characters; "
                 f"train it on text that contains them"
             ) from None
-
-    def encode(self, text: str, allowed_special: AllowedSpecial = "none") -> list[int]:
-        """One id per character; special-token strings become one id only if ``allowed_special`` allows."""
-        self._require_trained()
-        allowed = self._allowed_special_set(allowed_special)
-        ids: list[int] = []
-        if not allowed:
-            self._encode_ordinary(text, ids)
-            return ids
-        for position, part in enumerate(_special_splitter(allowed).split(text)):
-            if position % 2:
-                ids.append(self._special_tokens[part])
-            elif part:
-                self._encode_ordinary(part, ids)
-        return ids
 
     def decode(self, ids: Iterable[int]) -> str:
         """Ids -> text (special ids become their token strings)."""

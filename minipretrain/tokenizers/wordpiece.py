@@ -30,14 +30,12 @@ from minipretrain.tokenizers.base import (
     MASK_TOKEN,
     PAD_TOKEN,
     SEP_TOKEN,
-    AllowedSpecial,
     TextSource,
     Tokenizer,
     TokenizerError,
     TokenizerFileError,
     iter_texts,
 )
-from minipretrain.tokenizers.bpe import _special_splitter
 from minipretrain.tokenizers.merges import learn_merges
 
 UNK_TOKEN = "[UNK]"
@@ -106,6 +104,9 @@ def basic_tokenize(text: str, lowercase: bool = True) -> list[str]:
 
 class WordPieceTokenizer(Tokenizer):
     """BERT-style WordPiece tokenizer (see the module docstring).
+
+    ``encode`` adds no ``[CLS]``/``[SEP]`` (``add_special_tokens=False`` in Hugging Face terms); with
+    ``allowed_special`` the named special-token strings are kept as one id each, as BERT's tokenizer does.
 
     Args:
         vocab_size: target vocabulary size when training (a loaded vocab.txt sets its own size).
@@ -234,25 +235,6 @@ class WordPieceTokenizer(Tokenizer):
             if ids is None:
                 ids = cache[word] = self._encode_word(word)
             out.extend(ids)
-
-    def encode(self, text: str, allowed_special: AllowedSpecial = "none") -> list[int]:
-        """Text -> ids, without adding [CLS]/[SEP] (``add_special_tokens=False`` in Hugging Face terms).
-
-        With ``allowed_special``, those special-token strings are cut out first and kept as one id each
-        (what BERT's tokenizer does with its special tokens by default).
-        """
-        self._require_trained()
-        allowed = self._allowed_special_set(allowed_special)
-        ids: list[int] = []
-        if not allowed:
-            self._encode_ordinary(text, ids)
-            return ids
-        for position, part in enumerate(_special_splitter(allowed).split(text)):
-            if position % 2:
-                ids.append(self._token_to_id[part])
-            elif part:
-                self._encode_ordinary(part, ids)
-        return ids
 
     def tokenize(self, text: str) -> list[str]:
         """The WordPiece strings of ``text`` (for lessons)."""
