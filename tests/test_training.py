@@ -2,6 +2,7 @@
 checkpoints; plus whole-split evaluation, run configs and the train/sample/eval commands."""
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -231,6 +232,9 @@ eval_batches = 3
     out = capsys.readouterr().out
     assert "finished 12 steps" in out and "validation loss" in out and "--- sample ---" in out
     assert {p.name for p in run_dir.iterdir()} >= {"checkpoint.npz", "tokenizer.json", "config.json", "log.jsonl"}
+    records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "event" not in r] == list(range(1, 13))  # every step is logged
+    assert [r["step"] for r in records if r.get("event") == "eval"] == [6, 12]
     assert main(["sample", "--run", str(run_dir), "--prompt", "ab", "--max-new-tokens", "20"]) == 0
     from minipretrain.evaluation import generate
     from minipretrain.training.cli import load_run

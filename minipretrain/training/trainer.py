@@ -53,7 +53,7 @@ class TrainingConfig:
     eval_interval: int = 500
     eval_batches: int | None = None  # None: the whole evaluation split
     eval_batch_size: int | None = None
-    log_interval: int = 10
+    log_interval: int = 10  # how often the progress bar's loss/lr/tokens-per-second refresh (every step is logged)
     checkpoint_interval: int | None = None  # None: only at the end (and on Ctrl-C)
     seed: int = 0
 
@@ -99,7 +99,8 @@ class PreTrainer:
     Args:
         model, objective, dataset: what to train, how, and on what (``dataset.get_batch``).
         eval_dataset: the validation split (``iter_eval_batches``); evaluation is skipped without one.
-        checkpoint_dir: where checkpoints and ``log.jsonl`` go (nothing is written when None).
+        checkpoint_dir: where checkpoints and ``log.jsonl`` (one record per step, one per evaluation) go;
+            nothing is written when None.
         device: move the model there first ("cpu" or "cuda"); default: where the model already is.
         progress: show a tqdm progress bar.
         Any field of ``TrainingConfig`` as a keyword (learning_rate, warmup_steps, grad_clip, seed, ...).
@@ -233,13 +234,13 @@ class PreTrainer:
                 record = self.train_step()
                 result.steps += 1
                 result.final_loss = record["loss"]
-                if self.step % c.log_interval == 0 or self.step == c.max_steps:
-                    self.history.append(record)
-                    self._write(log_file, record)
+                self.history.append(record)
+                self._write(log_file, record)
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.2e}",
-                                    tok_s=f"{record['tokens_per_s']:.0f}")
+                    if self.step % c.log_interval == 0 or self.step == c.max_steps:
+                        bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.2e}",
+                                        tok_s=f"{record['tokens_per_s']:.0f}", refresh=False)
                 at_end = self.step == c.max_steps
                 if self.eval_dataset is not None and c.eval_interval and (self.step % c.eval_interval == 0 or at_end):
                     evaluation = self.evaluate()
