@@ -3,7 +3,8 @@
 MFU = (model FLOPs per token × tokens per second) / peak FLOP/s. The peak is not a datasheet number but the
 best rate this machine reaches on a large float32 matmul with the array module in use — the honest
 ceiling for a NumPy/CuPy program. It is measured once and cached in ``~/.cache/minipretrain/peak.json``
-(``MINIPRETRAIN_CACHE_DIR`` moves it), keyed by device, dtype and a description of the machine.
+(``MINIPRETRAIN_CACHE_DIR`` moves it), keyed by device, dtype, BLAS threads and a description of the
+machine. A peak measured while other work ran is too low (and MFU too high): delete the file to measure again.
 """
 from __future__ import annotations
 
@@ -24,7 +25,10 @@ def _cache_file() -> Path:
 
 
 def _machine_key(device: str, dtype: str) -> str:
-    return f"{device}|{dtype}|{platform.machine()}|{platform.processor()}|{os.cpu_count()}|numpy {np.__version__}"
+    # The BLAS thread count changes the peak (one core or all), so it is part of what was measured.
+    threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or "default"
+    return (f"{device}|{dtype}|{platform.machine()}|{platform.processor()}|{os.cpu_count()} cores|"
+            f"{threads} BLAS threads|numpy {np.__version__}")
 
 
 def measure_matmul_peak(device: str = "cpu", dtype: str = "float32", size: int = 1024, repeats: int = 5) -> float:
