@@ -136,3 +136,14 @@ def test_cli_registers_every_experiment() -> None:
     assert set(EXPERIMENTS) == {"clm-vs-mlm", "scaling", "data-quality", "learning-curves"}
     with pytest.raises(SystemExit):
         parser.parse_args(["experiment", "nope"])
+
+
+def test_results_json_layout_is_compact_and_keeps_every_value() -> None:
+    from minipretrain.experiments.common import dumps_compact
+
+    payload = {"curve": [{"step": i, "loss": 1.0 / (i + 1)} for i in range(3)], "note": "a  [b] {c}",
+               "nested": {"values": [1, 2, [3, 4]], "empty": []}, "strings": ["x  [y", "z]  w"]}
+    text = dumps_compact(payload)
+    assert json.loads(text) == payload
+    assert '{"step": 0, "loss": 1.0}' in text  # a flat record sits on one line
+    assert len(text.splitlines()) < len(json.dumps(payload, indent=1).splitlines())

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import re
 import math
 import os
 import platform
@@ -111,8 +112,23 @@ def write_results(out_dir: str | Path, experiment: str, scale: str, config: dict
                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "environment": environment(), "config": config,
                "results": results}
     path = out / "results.json"
-    path.write_text(json.dumps(payload, indent=1, default=_json_default, allow_nan=True) + "\n", encoding="utf-8")
+    path.write_text(dumps_compact(payload) + "\n", encoding="utf-8")
     return path
+
+
+# Line breaks never occur inside JSON strings (they are escaped), so joining only what follows a newline
+# changes the layout and never a value, even when a string contains brackets or runs of spaces.
+_FLAT_CONTAINER = re.compile(r"([\[{])\n\s*([^\[\]{}]*?)\n\s*([\]}])")
+
+
+def dumps_compact(payload: Any) -> str:
+    """JSON with nested structure indented but each flat list or record (no containers inside) on one line.
+
+    Per-step curves (a record of numbers per step) make up most of a results file; one value per line made
+    it several times larger for no reader's benefit. The values themselves are unchanged.
+    """
+    text = json.dumps(payload, indent=1, default=_json_default, allow_nan=True)
+    return _FLAT_CONTAINER.sub(lambda m: m.group(1) + re.sub(r"\n\s*", " ", m.group(2)) + m.group(3), text)
 
 
 def write_page(out_dir: str | Path, text: str) -> Path:
