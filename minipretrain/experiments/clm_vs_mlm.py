@@ -97,13 +97,8 @@ def run(scale: str = "cpu", out_dir: str | Path = "docs/results/clm_vs_mlm", see
     from ..evaluation.probe import extract_features, train_probe
     from ..models import count_parameters
 
-    common.check_scale(scale)
-    config = CONFIGS[scale]
+    config, out, clock, work = common.start_run(scale, CONFIGS, out_dir, work_dir, "mp-clm-mlm-")
     plan: TrainingPlan = config["plan"]
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    clock = common.Stopwatch()
-    work = common.scratch_dir(work_dir, "mp-clm-mlm-")
     train_text, valid_text, corpus_description = _corpus_texts(config, 0)
     tokenizer = common.train_bpe(train_text[:1_000_000], config["vocab_size"])
     folder = common.write_split_folder(work / "corpus", train_text, valid_text)

@@ -418,6 +418,16 @@ def scratch_dir(work_dir: str | Path | None, prefix: str) -> Path:
     return path
 
 
+def start_run(scale: str, configs: dict[str, dict[str, Any]], out_dir: str | Path, work_dir: str | Path | None,
+              prefix: str) -> tuple[dict[str, Any], Path, "Stopwatch", Path]:
+    """What every experiment's ``run`` begins with: its config for ``scale``, the output folder (created), a
+    started stopwatch, and a scratch folder for token caches and split files."""
+    check_scale(scale)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return configs[scale], out, Stopwatch(), scratch_dir(work_dir, prefix)
+
+
 class Stopwatch:
     """Wall time since construction, in seconds."""
 

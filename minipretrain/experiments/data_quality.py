@@ -161,13 +161,8 @@ def run(scale: str = "cpu", out_dir: str | Path = "docs/results/data_quality", s
     from ..evaluation.perplexity import evaluate
     from ..evaluation.probe import extract_features, train_probe
 
-    common.check_scale(scale)
-    config = CONFIGS[scale]
+    config, out, clock, work = common.start_run(scale, CONFIGS, out_dir, work_dir, "mp-quality-")
     plan: TrainingPlan = config["plan"]
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    clock = common.Stopwatch()
-    work = common.scratch_dir(work_dir, "mp-quality-")
     data = _sources(config, 0)
     sample_size = config["filter_sample"]
     rng = np.random.default_rng(0)

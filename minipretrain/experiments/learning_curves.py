@@ -108,13 +108,8 @@ def run(scale: str = "cpu", out_dir: str | Path = "docs/results/learning_curves"
     """Train the tracked run and the schedule comparison; write results.json, plots and README.md."""
     from ..tokenizers import CharTokenizer
 
-    common.check_scale(scale)
-    config = CONFIGS[scale]
+    config, out, clock, work = common.start_run(scale, CONFIGS, out_dir, work_dir, "mp-curves-")
     plan: TrainingPlan = config["plan"]
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    clock = common.Stopwatch()
-    work = common.scratch_dir(work_dir, "mp-curves-")
     folder, corpus_description = _data(config, work)
     tokenizer = CharTokenizer()
     train_ds, valid_ds = common.datasets(folder, tokenizer, config["seq_len"], "clm", work / "cache")

@@ -134,12 +134,7 @@ def run(scale: str = "cpu", out_dir: str | Path = "docs/results/scaling", seeds:
     """Sweep the sizes on the real corpus and on the Markov corpus; fit; write results, plots and page."""
     from ..tokenizers import CharTokenizer
 
-    common.check_scale(scale)
-    config = CONFIGS[scale]
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    clock = common.Stopwatch()
-    work = common.scratch_dir(work_dir, "mp-scaling-")
+    config, out, clock, work = common.start_run(scale, CONFIGS, out_dir, work_dir, "mp-scaling-")
     if config["corpus"] == "synthetic-english":
         text = common.english_like_text(config["corpus_chars"] // 5, 0)
         cut = int(len(text) * 0.9)
