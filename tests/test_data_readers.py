@@ -88,6 +88,32 @@ def test_markov_entropy_rate_matches_empirical_estimates() -> None:
     assert abs(plug_in - exact) < 0.02
 
 
+def test_markov_two_sided_entropy_matches_a_closed_form_for_order_one() -> None:
+    # H(X_t | X_t-1, X_t+1) = H(X_t | X_t-1) + H(X_t+1 | X_t) - H(X_t+1 | X_t-1) = 2 h - H(two-step chain)
+    source = MarkovCorpus(alphabet_size=6, order=1, concentration=0.3, seed=0)  # lesson 2's corpus
+    two_step = source.transition @ source.transition
+    two_step_entropy = source.stationary_distribution() @ -(two_step * np.log(two_step)).sum(axis=1)
+    expected = 2 * source.entropy_rate() - two_step_entropy
+    assert source.two_sided_entropy() == pytest.approx(expected, abs=1e-12)
+    assert 0 < source.two_sided_entropy() < source.entropy_rate()
+
+
+@pytest.mark.parametrize("order, alphabet", [(1, 4), (2, 3)])
+def test_markov_two_sided_entropy_matches_an_empirical_plug_in_estimate(order: int, alphabet: int) -> None:
+    source = MarkovCorpus(alphabet_size=alphabet, order=order, concentration=0.7, seed=5)
+    symbols = source.sample_symbols(200, 2000, np.random.default_rng(0))
+    windows = np.lib.stride_tricks.sliding_window_view(symbols, 2 * order + 1, axis=1).reshape(-1, 2 * order + 1)
+    keys = windows @ (alphabet ** np.arange(2 * order, -1, -1))
+    joint = np.bincount(keys, minlength=alphabet ** (2 * order + 1)).astype(float)
+    joint = joint.reshape(alphabet ** order, alphabet, alphabet ** order) / joint.sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        plug_in = -np.nansum(joint * np.log(joint / joint.sum(axis=1, keepdims=True)))
+    assert abs(plug_in - source.two_sided_entropy()) < 0.01
+    assert source.two_sided_entropy() < source.entropy_rate()
+    with pytest.raises(ValueError, match="too many to enumerate"):
+        MarkovCorpus(alphabet_size=26, order=3).two_sided_entropy()
+
+
 def test_markov_concentration_controls_entropy_and_seed_fixes_everything() -> None:
     peaked = MarkovCorpus(alphabet_size=6, order=1, concentration=0.05, seed=0).entropy_rate()
     flat = MarkovCorpus(alphabet_size=6, order=1, concentration=100.0, seed=0).entropy_rate()

@@ -9,7 +9,9 @@ entropy rate
 
 where ``pi`` is the stationary distribution of the chain on contexts. A model's validation loss (in nats,
 per character with :class:`~minipretrain.tokenizers.CharTokenizer`) can only approach H from above, so
-experiments have a ground-truth irreducible loss. Everything is fixed by ``seed``.
+experiments have a ground-truth irreducible loss. Masked-token prediction has its own exact floor,
+H(X_t | the k symbols on each side) (:meth:`MarkovCorpus.two_sided_entropy`), at most H because the
+right-hand neighbours are informative. Everything is fixed by ``seed``.
 
 Documents start in a context drawn from ``pi``, so every position is a draw from the stationary process.
 The symbols are rendered as the first ``alphabet_size`` lowercase letters; a CharTokenizer trained on
@@ -25,6 +27,7 @@ from typing import Optional
 import numpy as np
 
 _MAX_CONTEXTS = 1 << 20
+_MAX_WINDOW_ENTRIES = 1 << 24  # two_sided_entropy enumerates every window of 2k+1 symbols
 
 
 @dataclass
@@ -88,6 +91,31 @@ class MarkovCorpus:
         pi = self.stationary_distribution()
         conditional_entropy = -(self.transition * np.log(self.transition)).sum(axis=1)
         return float(pi @ conditional_entropy)
+
+    def two_sided_entropy(self) -> float:
+        """H(X_t | the ``order`` symbols on each side) in nats: the floor of masked-token prediction (MLM).
+
+        Those 2k neighbours are X_t's Markov blanket, so no wider context helps; the loss of an MLM that sees
+        them all unmasked can approach this and no lower. (With 15% masking some neighbours are masked too,
+        so BERT-style MLM's own floor lies between this and the entropy rate.) Exact, from the joint law of
+        a window of 2k+1 symbols::
+
+            P(x_{t-k..t+k}) = pi(x_{t-k..t-1}) * prod_{j=0..k} P(x_{t+j} | x_{t+j-k..t+j-1})
+        """
+        k, V = self.order, self.alphabet_size
+        width = 2 * k + 1
+        if V ** width * width > _MAX_WINDOW_ENTRIES:
+            raise ValueError(f"{V} ** {width} windows of {width} symbols are too many to enumerate (at most "
+                             f"{_MAX_WINDOW_ENTRIES} entries); lower the order or the alphabet")
+        windows = np.arange(V ** width)
+        digits = (windows[:, None] // V ** np.arange(width - 1, -1, -1)[None, :]) % V  # oldest symbol first
+        joint = self.stationary_distribution()[windows // V ** (k + 1)]
+        for step in range(k + 1):  # the factors that mention x_t: its own and the next k symbols'
+            context = digits[:, step:step + k] @ (V ** np.arange(k - 1, -1, -1))
+            joint = joint * self.transition[context, digits[:, step + k]]
+        joint = joint.reshape(V ** k, V, V ** k)  # (left neighbours, x_t, right neighbours)
+        neighbours = joint.sum(axis=1, keepdims=True)
+        return float(-(joint * np.log(joint / neighbours)).sum())
 
     def sample_symbols(self, num_sequences: int, length: int, rng: Optional[np.random.Generator] = None) -> np.ndarray:
         """(num_sequences, length) int64 symbols; sequences advance together (vectorised over sequences)."""
