@@ -201,7 +201,8 @@ def test_bits_per_byte_divides_total_nats_by_bytes_and_ln2() -> None:
 
 def test_yardstick_table_scores_every_token_and_converts_units() -> None:
     chain = MarkovCorpus(alphabet_size=6, order=1, concentration=0.3, seed=0)
-    train_text, eval_text = chain.text(20_000, np.random.default_rng(0)), "é" + chain.text(3_000, np.random.default_rng(1))
+    train_text = chain.text(20_000, np.random.default_rng(0))
+    eval_text = "é" + chain.text(3_000, np.random.default_rng(1))
     vocab = "abcdefé"  # 'é' is 2 UTF-8 bytes and never appears in training
     ids = {character: index for index, character in enumerate(vocab)}
     train_ids, eval_ids = [ids[c] for c in train_text], [ids[c] for c in eval_text]
