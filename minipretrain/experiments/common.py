@@ -352,7 +352,8 @@ def train_run(trainer: Any, plan: TrainingPlan, eval_steps: Sequence[int] | None
     and the last step) and calling ``callback(trainer)`` at
     ``callback_steps`` (step 0 = before any update). ``after_step(trainer, record)`` sees every step.
 
-    The schedule's horizon is ``plan.steps`` throughout, so pausing to evaluate or probe changes nothing.
+    ``trainer.train(until_step=...)`` pauses at each of those steps; the schedule's horizon is ``plan.steps``
+    throughout, so pausing to evaluate or probe changes nothing.
     """
     trainer.config.max_steps = plan.steps
     eval_at = set(eval_steps if eval_steps is not None else
@@ -361,26 +362,24 @@ def train_run(trainer: Any, plan: TrainingPlan, eval_steps: Sequence[int] | None
     record = RunRecord()
     started = time.perf_counter()
 
-    def checkpoint_hooks() -> None:
-        if trainer.step in eval_at and trainer.eval_dataset is not None:
-            record.evals.append(trainer.evaluate())
-        if callback is not None and trainer.step in probe_at:
-            record.callbacks.append({"step": trainer.step, "tokens": trainer.tokens_seen, **callback(trainer)})
-
-    if 0 in eval_at or 0 in probe_at:
-        trainer.model.train()
-        checkpoint_hooks()
-    trainer.model.train()
-    while trainer.step < plan.steps:
-        step_record = trainer.train_step()
-        if not math.isfinite(step_record["loss"]):
-            break
+    def keep(trainer: Any, step_record: dict[str, Any]) -> None:
         record.train.append({k: step_record[k] for k in ("step", "tokens", "loss", "lr", "grad_norm", "accuracy",
                                                          "step_time_s")})
         if after_step is not None:
             after_step(trainer, step_record)
-        checkpoint_hooks()
-        trainer.model.train()
+
+    trainer.step_hooks.append(keep)
+    try:
+        for pause in sorted({s for s in eval_at | probe_at if trainer.step <= s <= plan.steps} | {plan.steps}):
+            trainer.model.train()
+            if pause > trainer.step and trainer.train(until_step=pause).stopped_early:
+                break
+            if pause in eval_at and trainer.eval_dataset is not None:
+                record.evals.append(trainer.evaluate())
+            if callback is not None and pause in probe_at:
+                record.callbacks.append({"step": trainer.step, "tokens": trainer.tokens_seen, **callback(trainer)})
+    finally:
+        trainer.step_hooks.remove(keep)
     record.wall_time_s = time.perf_counter() - started
     return record
 
