@@ -275,22 +275,17 @@ class ModelShape:
 
 def make_model(kind: str, shape: ModelShape, vocab_size: int, block_size: int, seed: int) -> Any:
     """A GPT or BERT of ``shape`` with ``seed`` fixing its initial weights; dropout 0 (short runs)."""
-    from ..models import BERT, GPT, BERTConfig, GPTConfig
+    from ..models import create_model
 
-    if kind == "gpt":
-        return GPT(GPTConfig(vocab_size=vocab_size, n_layer=shape.n_layer, n_head=shape.n_head, n_embd=shape.n_embd,
-                             block_size=block_size, dropout=0.0, seed=seed))
-    return BERT(BERTConfig(vocab_size=vocab_size, n_layer=shape.n_layer, n_head=shape.n_head, n_embd=shape.n_embd,
-                           max_position_embeddings=block_size, dropout=0.0, seed=seed))
+    return create_model(kind, vocab_size, n_layer=shape.n_layer, n_head=shape.n_head, n_embd=shape.n_embd,
+                        block_size=block_size, dropout=0.0, seed=seed)
 
 
 def make_objective(model: Any, tokenizer: Any) -> Any:
-    """CLM for a GPT, MLM (BERT's 15% and 80/10/10) for a BERT."""
-    from ..objectives import CausalLanguageModeling, MaskedLanguageModeling
+    """The objective a model of this kind pre-trains with: CLM for a GPT, MLM (15%, 80/10/10) for a BERT."""
+    from ..objectives import default_objective, make_objective as build
 
-    if model.kind == "gpt":
-        return CausalLanguageModeling(model, tokenizer)
-    return MaskedLanguageModeling(model, tokenizer)
+    return build(default_objective(model.kind), model, tokenizer)
 
 
 @dataclass

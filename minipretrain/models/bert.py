@@ -22,6 +22,7 @@ from ..backend import array_module
 from ..nn import Dropout, Embedding, LayerNorm, Linear, Module, ModuleList, Parameter, PostLNBlock, RandomSource
 from ..nn.layers import constant_parameter
 from ..nn.transformer import as_padding_mask
+from .accounting import count_parameters, training_flops_per_token
 
 
 @dataclass
@@ -229,13 +230,10 @@ class BERT(Module):
         return self.cls(self.encode(input_ids, attention_mask, token_type_ids))
 
     def flops_per_token(self, seq_len: int | None = None) -> float:
-        """Forward + backward FLOPs per token: 6·(N_non_embedding + V·C) + 12·L·T·C (see ``GPT.flops_per_token``)."""
-        from .presets import count_parameters
-
+        """Forward + backward FLOPs per token: 6·(N_non_embedding + V·C) + 12·L·T·C (``training_flops_per_token``)."""
         c = self.config
-        seq_len = c.max_position_embeddings if seq_len is None else seq_len
-        return 6.0 * (count_parameters(self, non_embedding=True) + c.vocab_size * c.n_embd) + \
-            12.0 * c.n_layer * seq_len * c.n_embd
+        return training_flops_per_token(count_parameters(self) + c.vocab_size * c.n_embd, c.n_layer,
+                                        c.max_position_embeddings if seq_len is None else seq_len, c.n_embd)
 
     def extra_repr(self) -> str:
         return f"{self.config}"

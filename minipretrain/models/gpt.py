@@ -21,6 +21,7 @@ from ..autograd.tensor import Tensor
 from ..backend import array_module
 from ..nn import Dropout, Embedding, KVCache, LayerNorm, Module, ModuleList, Parameter, PreLNBlock, RandomSource
 from ..nn.transformer import as_padding_mask
+from .accounting import count_parameters, training_flops_per_token
 
 
 @dataclass
@@ -178,20 +179,11 @@ class GPT(Module):
 
     # ----------------------------------------------------------------- cost
     def flops_per_token(self, seq_len: int | None = None) -> float:
-        """Forward + backward model FLOPs per token at sequence length ``seq_len`` (default block_size).
-
-        6·N + 12·L·T·C, as in PaLM (appendix B) and nanoGPT's MFU estimate: each matrix-multiply weight costs
-        2 FLOPs per token forward and 4 backward; attention's QKᵀ and PV add 2·2·T·C per layer forward, times 3
-        with backward. N counts the weights that are multiplied: the non-embedding parameters *plus* the tied
-        output projection V·C (a real matmul, though its weight is the embedding); the position table is a
-        lookup and costs nothing. LayerNorms, GELU, softmax and biases are left out, as usual.
-        """
-        from .presets import count_parameters
-
+        """Forward + backward model FLOPs per token at ``seq_len`` (default block_size): 6·N + 12·L·T·C with N
+        the non-embedding parameters plus the tied output projection V·C (see ``training_flops_per_token``)."""
         c = self.config
-        seq_len = c.block_size if seq_len is None else seq_len
-        matmul_weights = count_parameters(self, non_embedding=True) + c.vocab_size * c.n_embd
-        return 6.0 * matmul_weights + 12.0 * c.n_layer * seq_len * c.n_embd
+        return training_flops_per_token(count_parameters(self) + c.vocab_size * c.n_embd, c.n_layer,
+                                        c.block_size if seq_len is None else seq_len, c.n_embd)
 
     def extra_repr(self) -> str:
         return f"{self.config}"

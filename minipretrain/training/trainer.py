@@ -118,8 +118,8 @@ class PreTrainer:
                                      **options)
         self.config.betas = tuple(self.config.betas)
         self.config.validate()
-        if getattr(objective, "model_kind", None) not in (None, getattr(model, "kind", None)):
-            raise ValueError(f"objective {objective.name!r} needs a {objective.model_kind} model, got {model.kind}")
+        if hasattr(objective, "check_model"):
+            objective.check_model(model)  # the objective's own kind check (CLM trains a GPT, MLM a BERT)
         self.model = model.to(device) if device is not None else model
         self.objective = objective
         self.dataset = dataset
