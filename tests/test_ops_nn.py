@@ -274,11 +274,3 @@ def test_attention_rejects_bad_arguments(shapes_, kwargs, message):
     with pytest.raises(ValueError, match=message):
         ops.scaled_dot_product_attention(q, k, v, **kwargs)
 
-
-def test_dropout_default_rng_is_seeded_and_of_the_right_module(device):
-    from minipretrain.ops.dropout import default_rng
-
-    like = on_device(np.zeros(1), device)
-    first, second = default_rng(3, like).random(4), default_rng(3, like).random(4)
-    assert type(first) is type(like)
-    assert_close(first, second, rtol=0)
