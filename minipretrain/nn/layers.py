@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops
+from ..backend import array_module
 from ..autograd.tensor import Tensor
 from .module import Module, RandomSource
 from .parameter import Parameter
@@ -126,3 +127,11 @@ class Dropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+def as_padding_mask(attention_mask: Any, like: Tensor) -> Any:
+    """``attention_mask`` (B, T) of 1/0 or bool as an array on ``like``'s device, or None when absent."""
+    if attention_mask is None:
+        return None
+    mask = attention_mask.data if isinstance(attention_mask, Tensor) else attention_mask
+    return array_module(like.data).asarray(mask).astype(bool)
