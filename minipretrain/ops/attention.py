@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..autograd.function import Context, Function
+from ..autograd.function import Context, Function, constant
 from ..backend import array_module
 from .dropout import keep_mask
 
@@ -115,8 +115,6 @@ def scaled_dot_product_attention(q: Any, k: Any, v: Any, causal: bool = False, k
         dropout_p: attention-probability dropout (pass ``rng``, a seeded generator); 0 in evaluation.
         scale: defaults to 1/√D.
     """
-    from ..autograd.tensor import Tensor
-
     if q.ndim != 4 or k.ndim != 4 or v.ndim != 4:
         raise ValueError(f"attention needs q, k, v of shape (B, H, T, D); got {q.shape}, {k.shape}, {v.shape}")
     if k.shape[:-1] != v.shape[:-1] or q.shape[:2] != k.shape[:2] or q.shape[-1] != k.shape[-1]:
@@ -126,8 +124,7 @@ def scaled_dot_product_attention(q: Any, k: Any, v: Any, causal: bool = False, k
     if dropout_p > 0.0 and rng is None:
         raise ValueError("attention: dropout_p > 0 needs a seeded generator (rng=...)")
     if key_padding_mask is not None:
-        key_padding_mask = key_padding_mask.data if isinstance(key_padding_mask, Tensor) else key_padding_mask
-        key_padding_mask = array_module(q.data).asarray(key_padding_mask)
+        key_padding_mask = constant(key_padding_mask, like=q)
         if key_padding_mask.shape != (k.shape[0], k.shape[2]):
             raise ValueError(
                 f"attention: key_padding_mask must have shape (B, Tk) = {(k.shape[0], k.shape[2])}, "

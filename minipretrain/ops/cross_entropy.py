@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..autograd.function import Context, Function
+from ..autograd.function import Context, Function, constant
 from ..backend import array_module
 from .softmax import stable_log_softmax
 
@@ -59,11 +59,9 @@ def cross_entropy(logits: Any, targets: Any, ignore_index: int = IGNORE_INDEX, r
     Targets equal to ``ignore_index`` (-100, as PyTorch and Hugging Face) are skipped; ``reduction`` is
     "mean" over the non-ignored targets, "sum", or "none" (one loss per target, shape of ``targets``).
     """
-    from ..autograd.tensor import Tensor
-
     if reduction not in _REDUCTIONS:
         raise ValueError(f"cross_entropy: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    target_array = targets.data if isinstance(targets, Tensor) else array_module(logits.data).asarray(targets)
+    target_array = constant(targets, like=logits)
     if target_array.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: targets must be integer class ids, got dtype {target_array.dtype}")
     if logits.shape[:-1] != target_array.shape:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..autograd.function import Context, Function
+from ..autograd.function import Context, Function, constant
 from ..backend import array_module, scatter_add
 
 
@@ -109,12 +109,7 @@ def transpose(x: Any, axis1: int = -2, axis2: int = -1) -> Any:
 
 def getitem(x: Any, index: Any) -> Any:
     """x[index]; Tensors inside the index are used by value."""
-    from ..autograd.tensor import Tensor
-
-    if isinstance(index, Tensor):
-        index = index.data
-    elif isinstance(index, tuple):
-        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    index = tuple(constant(i) for i in index) if isinstance(index, tuple) else constant(index)
     return GetItem.apply(x, index=index)
 
 
