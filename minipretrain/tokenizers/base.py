@@ -67,6 +67,14 @@ class Tokenizer(ABC):
     """
 
     kind: ClassVar[str] = ""
+    #: Every concrete class by its ``kind``, filled in as each subclass is defined (``load_tokenizer`` reads
+    #: it, so this module needs no import of its subclasses).
+    kinds: ClassVar[dict[str, type[Tokenizer]]] = {}
+
+    def __init_subclass__(cls, **options: Any) -> None:
+        super().__init_subclass__(**options)
+        if cls.kind:
+            Tokenizer.kinds[cls.kind] = cls
 
     # ----- vocabulary and special ids -------------------------------------------------------------
     @property
@@ -266,15 +274,6 @@ def read_tokenizer_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     return document
 
 
-def _registry() -> dict[str, type[Tokenizer]]:
-    # Imported here because the concrete classes import this module.
-    from minipretrain.tokenizers.bpe import TextTokenizer  # noqa: PLC0415
-    from minipretrain.tokenizers.char import CharTokenizer  # noqa: PLC0415
-    from minipretrain.tokenizers.wordpiece import WordPieceTokenizer  # noqa: PLC0415
-
-    return {cls.kind: cls for cls in (TextTokenizer, WordPieceTokenizer, CharTokenizer)}
-
-
 def _build(cls: type[TokenizerT], document: dict[str, Any], path: str | os.PathLike[str]) -> TokenizerT:
     try:
         return cls._from_state(document)
@@ -290,7 +289,7 @@ def _build(cls: type[TokenizerT], document: dict[str, Any], path: str | os.PathL
 def load_tokenizer(path: str | os.PathLike[str]) -> Tokenizer:
     """Load any tokenizer saved with ``save()``, choosing the class from the file's ``kind``."""
     document = read_tokenizer_file(path)
-    classes = _registry()
+    classes = Tokenizer.kinds
     kind = document.get("kind")
     if kind not in classes:
         raise TokenizerFileError(f"{path} has unknown tokenizer kind {kind!r}; known kinds: {sorted(classes)}")
