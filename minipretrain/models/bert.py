@@ -37,6 +37,8 @@ class BERTConfig:
         dropout: hidden dropout (embeddings and residual branches); BERT used 0.1.
         attention_dropout: dropout on attention probabilities (default: ``dropout``).
         layer_norm_eps: ε of every LayerNorm (BERT: 1e-12).
+        mlm_head: with the masked-LM head (``cls.*``, BertForMaskedLM); False for a bare encoder (BertModel,
+            sentence-transformers), which has ``encode`` but no MLM logits.
         seed: fixes the initial weights and every dropout mask.
         dtype: "float32" or "float64".
     """
@@ -51,6 +53,7 @@ class BERTConfig:
     dropout: float = 0.1
     attention_dropout: float | None = None
     layer_norm_eps: float = 1e-12
+    mlm_head: bool = True
     seed: int = 0
     dtype: str = "float32"
 
@@ -251,6 +254,8 @@ class BertOnlyMLMHead(Module):
 class BERT(Module):
     """A BERT encoder with its MLM head. ``model(input_ids)`` -> MLM logits (B, T, V); ``model.encode`` -> (B, T, C).
 
+    With ``config.mlm_head=False`` it is the bare encoder (Hugging Face's ``BertModel``): ``encode`` only.
+
     Parameter names and layouts are Hugging Face's ``BertForMaskedLM`` ones
     (``bert.encoder.layer.0.attention.self.query.weight`` is (out, in), PyTorch's Linear layout).
     """
@@ -264,7 +269,8 @@ class BERT(Module):
         rng = np.random.default_rng(config.seed)
         self.source = RandomSource(config.seed + 1)
         self.bert = BertBody(config, self.source, rng, dtype)
-        self.cls = BertOnlyMLMHead(config, self.bert.embeddings.word_embeddings.weight, rng, dtype)
+        self.cls = (BertOnlyMLMHead(config, self.bert.embeddings.word_embeddings.weight, rng, dtype)
+                    if config.mlm_head else None)
 
     @property
     def block_size(self) -> int:
@@ -303,12 +309,19 @@ class BERT(Module):
 
     def forward(self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None) -> Tensor:
         """MLM logits (B, T, V) at every position (the objective picks the masked ones)."""
+        if self.cls is None:
+            raise ValueError(
+                "this BERT has no MLM head (mlm_head=False: e.g. loaded from a bare BertModel or sentence-transformers "
+                "checkpoint, which holds no cls.predictions.* weights), so it gives no MLM logits; use "
+                "model.encode(input_ids, attention_mask) for its hidden states"
+            )
         return self.cls(self.encode(input_ids, attention_mask, token_type_ids))
 
     def flops_per_token(self, seq_len: int | None = None) -> float:
         """Forward + backward FLOPs per token: 6·(N_non_embedding + V·C) + 12·L·T·C (``training_flops_per_token``)."""
         c = self.config
-        return training_flops_per_token(count_parameters(self) + c.vocab_size * c.n_embd, c.n_layer,
+        decoder = c.vocab_size * c.n_embd if c.mlm_head else 0  # the tied MLM decoder is a real matmul
+        return training_flops_per_token(count_parameters(self) + decoder, c.n_layer,
                                         c.max_position_embeddings if seq_len is None else seq_len, c.n_embd)
 
     def extra_repr(self) -> str:
