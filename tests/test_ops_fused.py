@@ -1,4 +1,4 @@
-"""Fused ops against their composed references (minipretrain.ops.reference), and numerical stability.
+"""Fused ops against their composed references (each beside its fused op), and numerical stability.
 
 A fused op has a hand-derived backward; its reference is built from primitive ops, so autograd derives the
 same gradient independently. In float64 both are exact up to rounding, so they must agree to 1e-10 relative
@@ -17,7 +17,11 @@ from hypothesis.extra import numpy as hnp
 from conftest import assert_close, host, leaf, on_device
 from minipretrain import ops
 from minipretrain.backend import module_for
-from minipretrain.ops import reference
+from minipretrain.ops.activations import gelu_tanh_reference
+from minipretrain.ops.attention import attention_reference
+from minipretrain.ops.cross_entropy import cross_entropy_reference
+from minipretrain.ops.layer_norm import layer_norm_reference
+from minipretrain.ops.softmax import log_softmax_reference, softmax_reference
 from minipretrain.ops.dropout import keep_mask
 from strategies import arrays, near_one_hot_logits, padding_masks, shapes, tiny_variance_rows
 
@@ -59,9 +63,9 @@ def test_softmax_and_log_softmax_match_their_composed_references(device, data):
     x = data.draw(st.one_of(arrays(shape, -5.0, 5.0),
                             near_one_hot_logits(shape[0], int(np.prod(shape[1:]))).map(lambda z: z.reshape(shape))))
     assert_same_forward_and_backward(lambda t: ops.softmax(t, axis=axis),
-                                     lambda t: reference.softmax_reference(t, axis=axis), [x], device)
+                                     lambda t: softmax_reference(t, axis=axis), [x], device)
     assert_same_forward_and_backward(lambda t: ops.log_softmax(t, axis=axis),
-                                     lambda t: reference.log_softmax_reference(t, axis=axis), [x], device)
+                                     lambda t: log_softmax_reference(t, axis=axis), [x], device)
 
 
 @given(data=st.data())
@@ -72,7 +76,7 @@ def test_cross_entropy_matches_its_composed_reference(device, data):
     targets = on_device(np.where(data.draw(hnp.arrays(np.bool_, rows)), -100, targets), device)
     n_targets = max(int((host(targets) != -100).sum()), 1)
     assert_same_forward_and_backward(lambda z: ops.cross_entropy(z, targets),
-                                     lambda z: reference.cross_entropy_reference(z, targets), [logits], device,
+                                     lambda z: cross_entropy_reference(z, targets), [logits], device,
                                      grad_terms_scale=1.0 / n_targets)
 
 
@@ -83,15 +87,15 @@ def test_layer_norm_matches_its_composed_reference(device, affine, data):
     x = data.draw(st.one_of(arrays(shape, -3.0, 3.0), tiny_variance_rows(shape)))
     if affine:
         params = [data.draw(arrays(shape[-1:])), data.draw(arrays(shape[-1:]))]
-        assert_same_forward_and_backward(ops.layer_norm, reference.layer_norm_reference, [x] + params, device)
+        assert_same_forward_and_backward(ops.layer_norm, layer_norm_reference, [x] + params, device)
     else:
-        assert_same_forward_and_backward(ops.layer_norm, reference.layer_norm_reference, [x], device)
+        assert_same_forward_and_backward(ops.layer_norm, layer_norm_reference, [x], device)
 
 
 @given(data=st.data())
 def test_gelu_tanh_matches_its_composed_reference(device, data):
     x = data.draw(arrays(data.draw(shapes()), -6.0, 6.0))
-    assert_same_forward_and_backward(ops.gelu, reference.gelu_tanh_reference, [x], device)
+    assert_same_forward_and_backward(ops.gelu, gelu_tanh_reference, [x], device)
 
 
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
@@ -117,7 +121,7 @@ def test_attention_matches_its_composed_reference(device, causal, padding, dropo
                                                 dropout_p=dropout_p, rng=rng)
 
     def composed(q_, k_, v_):
-        return reference.attention_reference(q_, k_, v_, causal=causal, key_padding_mask=mask, keep=keep)
+        return attention_reference(q_, k_, v_, causal=causal, key_padding_mask=mask, keep=keep)
 
     assert_same_forward_and_backward(fused, composed, [q, k, v], device)
 
@@ -126,7 +130,7 @@ def test_attention_reference_runs_in_float32_with_its_own_mask_value():
     rng = np.random.default_rng(5)
     q, k, v = (leaf(rng.standard_normal((1, 2, 4, 3)), dtype=np.float32) for _ in range(3))
     fused = ops.scaled_dot_product_attention(q, k, v, causal=True)
-    composed = reference.attention_reference(q, k, v, causal=True)
+    composed = attention_reference(q, k, v, causal=True)
     assert composed.dtype == np.float32
     # float32 rounding (~6e-8 per op, a few dozen ops) bounds the difference at a few 1e-6.
     assert_close(fused, composed, rtol=1e-5, atol=1e-6)
