@@ -15,13 +15,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar, Union
 
 import regex
+
+from ..files import atomic_file
 
 PAD_TOKEN = "[PAD]"
 CLS_TOKEN = "[CLS]"
@@ -219,7 +220,8 @@ class Tokenizer(ABC):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(self.to_dict(), indent=1, ensure_ascii=False)
-        write_text_atomic(path, text + "\n")
+        with atomic_file(path, "w") as file:
+            file.write(text + "\n")
         return path
 
     @classmethod
@@ -232,18 +234,6 @@ class Tokenizer(ABC):
                 f"use load_tokenizer(path) to load whatever kind it is"
             )
         return _build(cls, document, path)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and an atomic rename."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def read_tokenizer_file(path: str | os.PathLike[str]) -> dict[str, Any]:

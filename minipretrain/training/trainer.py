@@ -24,6 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..evaluation.perplexity import evaluate
+from ..files import json_default
 from ..objectives.accumulation import token_weighted_loss
 from ..optim import AdamW, clip_grad_norm, param_groups
 from ..optim.schedules import constant_with_warmup_lr, warmup_cosine_lr
@@ -355,7 +356,7 @@ class PreTrainer:
     @staticmethod
     def _write(log_file: Any, record: dict[str, Any]) -> None:
         if log_file is not None:
-            log_file.write(json.dumps(record, default=_json_default) + "\n")
+            log_file.write(json.dumps(record, default=json_default) + "\n")
             log_file.flush()
 
     def _progress_bar(self) -> Any:
@@ -374,12 +375,5 @@ def _dropout_generator(model: Any) -> Any:
 
 def _normalise(value: Any) -> Any:
     """JSON round-trip, so tuples and lists (and numpy scalars) compare equal."""
-    return json.loads(json.dumps(value, default=_json_default))
+    return json.loads(json.dumps(value, default=json_default))
 
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (tuple, set)):
-        return list(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
