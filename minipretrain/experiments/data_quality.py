@@ -263,8 +263,7 @@ def run(scale: str = "cpu", out_dir: str | Path = "docs/results/data_quality", s
                   **{k: v for k, v in config.items() if k not in ("shape", "plan")}}
     _plot(results, out)
     wall = clock.elapsed()
-    reporting.write_results(out, NAME, scale, run_config, seeds, results, wall)
-    reporting.write_page(out, _page(results, run_config, seeds, wall))
+    reporting.publish(out, NAME, scale, run_config, seeds, results, wall, _page)
     return results
 
 

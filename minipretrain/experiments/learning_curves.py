@@ -149,8 +149,7 @@ def run(scale: str = "cpu", out_dir: str | Path = "docs/results/learning_curves"
                   "schedules": {k: asdict(v) for k, v in schedules(plan).items()}, "corpus": config["corpus"]}
     _plot(results, plan, out)
     wall = clock.elapsed()
-    reporting.write_results(out, NAME, scale, run_config, seeds, results, wall)
-    reporting.write_page(out, _page(results, run_config, seeds, wall))
+    reporting.publish(out, NAME, scale, run_config, seeds, results, wall, _page)
     return results
 
 
@@ -178,18 +177,13 @@ def _plot(results: dict[str, Any], plan: TrainingPlan, out: Path) -> None:
         ax.legend()
     ax.set_yscale("log")
     ax.set_title("global gradient norm (before clipping)")
-    ax = axes[1][1]
-    for group in tracked["steps"][0]["layer_grad_norm"]:
-        ax.plot(steps, statistics.smooth([r["layer_grad_norm"][group] for r in tracked["steps"]], window), label=group)
-    ax.set_yscale("log")
-    ax.set_title("per-layer gradient norm (smoothed)")
-    ax.legend(fontsize=7)
-    ax = axes[1][2]
-    for group in tracked["steps"][0]["update_to_weight"]:
-        ax.plot(steps, statistics.smooth([r["update_to_weight"][group] for r in tracked["steps"]], window), label=group)
-    ax.set_yscale("log")
-    ax.set_title("update-to-weight ratio ‖ΔW‖/‖W‖")
-    ax.legend(fontsize=7)
+    for ax, key, title in ((axes[1][1], "layer_grad_norm", "per-layer gradient norm (smoothed)"),
+                           (axes[1][2], "update_to_weight", "update-to-weight ratio ‖ΔW‖/‖W‖")):
+        for group in tracked["steps"][0][key]:
+            ax.plot(steps, statistics.smooth([r[key][group] for r in tracked["steps"]], window), label=group)
+        ax.set_yscale("log")
+        ax.set_title(title)
+        ax.legend(fontsize=7)
     for row in axes:
         for a in row:
             a.set_xlabel("step")

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -55,6 +55,14 @@ def write_results(out_dir: str | Path, experiment: str, scale: str, config: dict
                "results": results}
     path = out / "results.json"
     path.write_text(dumps_compact(payload) + "\n", encoding="utf-8")
+    return path
+
+
+def publish(out_dir: str | Path, experiment: str, scale: str, config: dict[str, Any], seeds: Sequence[int],
+            results: dict[str, Any], wall_time_s: float, page: Callable[..., str]) -> Path:
+    """What every experiment ends with: ``results.json`` and the page ``page(results, config, seeds, wall)``."""
+    path = write_results(out_dir, experiment, scale, config, seeds, results, wall_time_s)
+    write_page(out_dir, page(results, config, seeds, wall_time_s))
     return path
 
 

@@ -27,7 +27,10 @@ from .base import Objective, PreparedBatch
 
 @dataclass
 class LossTotals:
-    """Sums over the batches scored: Σ NLL (nats), Σ correct arg-max predictions, Σ targets, Σ input tokens."""
+    """Sums over the batches scored: Σ NLL (nats), Σ correct arg-max predictions, Σ targets, Σ input tokens.
+
+    Means come only at the end (``loss``, ``accuracy``), so every target weighs the same.
+    """
 
     loss_sum: float = 0.0
     correct: float = 0.0

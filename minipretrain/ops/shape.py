@@ -50,13 +50,13 @@ class GetItem(Function):
 
     @staticmethod
     def forward(ctx: Context, x: Any, index: Any = None) -> Any:
-        ctx.meta = (x.shape, x.dtype, index)
+        ctx.shape, ctx.dtype, ctx.index = x.shape, x.dtype, index
         return x[index]
 
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[Any]:
-        shape, dtype, index = ctx.meta
-        grad_x = array_module(grad).zeros(shape, dtype=dtype)
+        index = ctx.index
+        grad_x = array_module(grad).zeros(ctx.shape, dtype=ctx.dtype)
         if _has_advanced_index(index):
             scatter_add(grad_x, index, grad)
         else:

@@ -60,6 +60,11 @@ def special_splitter(tokens: Iterable[str]) -> "regex.Pattern[str]":
     return regex.compile("(" + "|".join(regex.escape(token) for token in alternatives) + ")")
 
 
+def _special_id_property(token: str, doc: str) -> property:
+    """A read-only ``tokenizer.<name>_id`` for one special token (a clear error when the tokenizer lacks it)."""
+    return property(lambda self: self._special_id(token), doc=doc)
+
+
 class Tokenizer(ABC):
     """Shared interface of all tokenizers (BPE, WordPiece, char).
 
@@ -99,30 +104,12 @@ class Tokenizer(ABC):
         except KeyError:
             raise TokenizerError(f"{type(self).__name__} has no special token {token!r}") from None
 
-    @property
-    def pad_id(self) -> int:
-        """Id of ``[PAD]`` (padding; never a prediction target)."""
-        return self._special_id(PAD_TOKEN)
-
-    @property
-    def cls_id(self) -> int:
-        """Id of ``[CLS]`` (starts an MLM sequence)."""
-        return self._special_id(CLS_TOKEN)
-
-    @property
-    def sep_id(self) -> int:
-        """Id of ``[SEP]`` (ends an MLM sequence)."""
-        return self._special_id(SEP_TOKEN)
-
-    @property
-    def mask_id(self) -> int:
-        """Id of ``[MASK]`` (replaces masked tokens in MLM)."""
-        return self._special_id(MASK_TOKEN)
-
-    @property
-    def eos_id(self) -> int:
-        """Id of the end-of-document token (``<|endoftext|>``; WordPiece uses ``[SEP]``)."""
-        return self._special_id(EOS_TOKEN)
+    pad_id = _special_id_property(PAD_TOKEN, "Id of ``[PAD]`` (padding; never a prediction target).")
+    cls_id = _special_id_property(CLS_TOKEN, "Id of ``[CLS]`` (starts an MLM sequence).")
+    sep_id = _special_id_property(SEP_TOKEN, "Id of ``[SEP]`` (ends an MLM sequence).")
+    mask_id = _special_id_property(MASK_TOKEN, "Id of ``[MASK]`` (replaces masked tokens in MLM).")
+    eos_id = _special_id_property(EOS_TOKEN, "Id of the end-of-document token (``<|endoftext|>``; WordPiece uses "
+                                             "``[SEP]``).")
 
     @property
     def special_ids(self) -> frozenset[int]:
