@@ -79,7 +79,7 @@ class Tokenizer(ABC):
 
     def __init_subclass__(cls, **options: Any) -> None:
         super().__init_subclass__(**options)
-        if cls.kind:
+        if cls.__dict__.get("kind"):  # a class that names its own kind (a subclass of CharTokenizer does not)
             Tokenizer.kinds[cls.kind] = cls
 
     # ----- vocabulary and special ids -------------------------------------------------------------
