@@ -43,8 +43,9 @@ def evaluate(model: Any, dataset: Any, objective: Any, batch_size: int = 16, max
         batches = itertools.islice(batches, max_batches)
     try:
         with no_grad():
-            totals = token_weighted_loss(objective, model, (objective.prepare(batch, np.random.default_rng([seed, index]))
-                                                            for index, batch in enumerate(batches)))
+            prepared = (objective.prepare(batch, np.random.default_rng([seed, index]))
+                        for index, batch in enumerate(batches))
+            totals = token_weighted_loss(objective, model, prepared)
     finally:
         if was_training:
             model.train()
