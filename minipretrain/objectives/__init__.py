@@ -31,6 +31,13 @@ def make_objective(name: str, model: Any, tokenizer: Any = None, **options: Any)
     return cls(model, tokenizer, **options)
 
 
+def data_layout(name: str) -> str:
+    """The dataset window layout ("clm" or "mlm") that the objective called ``name`` trains on."""
+    if name not in OBJECTIVES:
+        raise ValueError(f"unknown objective {name!r}; choose one of {sorted(OBJECTIVES)}")
+    return OBJECTIVES[name].data_layout
+
+
 def default_objective(model_kind: str) -> str:
     """The name of the first registered objective that trains models of ``model_kind`` ("gpt" -> "clm")."""
     for name, cls in OBJECTIVES.items():
@@ -41,5 +48,5 @@ def default_objective(model_kind: str) -> str:
 
 __all__ = [
     "IGNORE_INDEX", "LossTotals", "OBJECTIVES", "CausalLanguageModeling", "MaskedLanguageModeling", "Objective", "PreparedBatch",
-    "accumulate_gradients", "default_objective", "make_objective", "token_weighted_loss",
+    "accumulate_gradients", "data_layout", "default_objective", "make_objective", "token_weighted_loss",
 ]

@@ -73,6 +73,9 @@ class Objective(ABC):
 
     name: ClassVar[str] = ""
     model_kind: ClassVar[str] = ""
+    #: How ``PretrainingDataset`` cuts windows for it: "clm" (a contiguous token stream, seq_len + 1 tokens)
+    #: or "mlm" (``[CLS] … [SEP]`` with padding). A new objective picks the layout its ``prepare`` expects.
+    data_layout: ClassVar[str] = "clm"
 
     def __init__(self, model: Any) -> None:
         self.check_model(model)  # the model is checked, not kept: ``loss`` is given the model it scores

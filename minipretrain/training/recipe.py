@@ -42,14 +42,21 @@ def build_tokenizer(data: dict[str, Any]) -> Any:
 
 
 def build_datasets(data: dict[str, Any], tokenizer: Any, objective: str) -> tuple[Any, Any]:
-    """The train and validation ``PretrainingDataset`` of ``data.corpus`` (or ``data.path``)."""
+    """The train and validation ``PretrainingDataset`` of ``data.corpus`` (or ``data.path``), cut into the
+    windows the objective called ``objective`` trains on (its ``data_layout``)."""
     from ..data import PretrainingDataset
+    from ..objectives import data_layout
+
+    try:
+        layout = data_layout(objective)
+    except ValueError as error:
+        raise ConfigError(f"[objective]: {error}") from error
 
     source = data.get("path") or data.get("corpus")
     if not source:
         raise ConfigError("[data] needs corpus = '<registry name>' or path = '<file or folder>'")
     seq_len = int(data.get("seq_len", 64))
-    common = {"tokenizer": tokenizer, "seq_len": seq_len, "objective": objective,
+    common = {"tokenizer": tokenizer, "seq_len": seq_len, "objective": layout,
               "cache_dir": data.get("cache_dir"), "seed": int(data.get("seed", 0))}
     train = PretrainingDataset(source, split="train", **common)
     validation = PretrainingDataset(source, split=data.get("eval_split", "validation"), **common)
