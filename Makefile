@@ -2,11 +2,14 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
 # Corpora come from the offline mirror beside the checkout when it is there, else from their upstream URLs.
 MIRROR ?= $(abspath ../shared/data)
 export MINIPRETRAIN_DATA_MIRROR ?= $(if $(wildcard $(MIRROR)),$(MIRROR),)
 ARGS ?=
+# What `make install` puts in .venv: the dev extras; CI (.ci/run) adds the parity references with
+# `make test EXTRAS=dev,reference`.
+EXTRAS ?= dev
+STAMP  := $(VENV)/.installed-$(EXTRAS)
 # One BLAS thread by default: on a 2-core machine a second thread gains little for these small matrices and
 # loses several times over as soon as anything else runs (measured: 137 vs 735 ms per baby-GPT step with a
 # load of 3). `make train-clm OPENBLAS_NUM_THREADS=2` overrides it.
@@ -23,7 +26,7 @@ help:
 	@echo "make bench           speed and memory benchmarks (figures, not tests)"
 	@echo "make experiments     the four research experiments (writes docs/results/)"
 	@echo "make data            fetch the default corpora into data/"
-	@echo "make install         create .venv and install minipretrain with its dev extras"
+	@echo "make install         create .venv and install minipretrain with its dev extras (EXTRAS=dev,reference adds torch and transformers)"
 	@echo "pass extra options with ARGS=\"--set training.max_steps=200\""
 
 install: $(STAMP)
@@ -31,7 +34,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
 # Two test workers on two cores, each with one BLAS thread (set above).

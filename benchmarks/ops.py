@@ -25,7 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 import minipretrain as mp  # noqa: E402
 from minipretrain import ops  # noqa: E402
-from minipretrain.ops import reference  # noqa: E402
+from minipretrain.ops.attention import attention_reference  # noqa: E402
+from minipretrain.ops.cross_entropy import cross_entropy_reference  # noqa: E402
+from minipretrain.ops.layer_norm import layer_norm_reference  # noqa: E402
 
 DTYPE = np.float32
 
@@ -78,18 +80,18 @@ def cases(rng: np.random.Generator) -> list[tuple[str, str, Callable, Callable, 
         upstream = rng.standard_normal((b, h, t, d)).astype(DTYPE)
         rows.append(("attention causal", f"B{b} H{h} T{t} D{d}",
                      lambda q, k, v: ops.scaled_dot_product_attention(q, k, v, causal=True),
-                     lambda q, k, v: reference.attention_reference(q, k, v, causal=True), [q, k, v], upstream))
+                     lambda q, k, v: attention_reference(q, k, v, causal=True), [q, k, v], upstream))
     for b, t, c in [(12, 64, 128), (4, 256, 512)]:
         x, w, bias = make((b, t, c), rng), make((c,), rng), make((c,), rng)
         upstream = rng.standard_normal((b, t, c)).astype(DTYPE)
-        rows.append(("layer norm", f"{b}x{t}x{c}", ops.layer_norm, reference.layer_norm_reference,
+        rows.append(("layer norm", f"{b}x{t}x{c}", ops.layer_norm, layer_norm_reference,
                      [x, w, bias], upstream))
     for b, t, vocab in [(12, 64, 65), (4, 64, 50257)]:
         logits = make((b * t, vocab), rng)
         targets = rng.integers(0, vocab, b * t)
         rows.append(("cross-entropy", f"{b * t}x{vocab}",
                      lambda z, targets=targets: ops.cross_entropy(z, targets),
-                     lambda z, targets=targets: reference.cross_entropy_reference(z, targets), [logits], None))
+                     lambda z, targets=targets: cross_entropy_reference(z, targets), [logits], None))
     return rows
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from minipretrain.experiments import clm_vs_mlm, common, data_quality, learning_curves, scaling
+from minipretrain.experiments import clm_vs_mlm, data_quality, learning_curves, scaling, statistics, texts
 from minipretrain.experiments.cli import EXPERIMENTS, add_parser
 
 
@@ -35,16 +35,16 @@ def _check_outputs(out: Path, pngs: list[str]) -> dict:
 
 
 def test_t_interval_matches_the_textbook_value() -> None:
-    summary = common.t_interval([1.0, 2.0, 3.0])
+    summary = statistics.t_interval([1.0, 2.0, 3.0])
     # mean 2, s = 1, t_{0.975, 2} = 4.303: half-width 4.303 / sqrt(3) = 2.484
     assert summary["mean"] == pytest.approx(2.0)
     assert summary["high"] - summary["mean"] == pytest.approx(2.484, abs=1e-3)
-    assert math.isnan(common.t_interval([1.0])["low"])
-    assert common.t_interval([])["n"] == 0
+    assert math.isnan(statistics.t_interval([1.0])["low"])
+    assert statistics.t_interval([])["n"] == 0
 
 
 def test_smooth_is_a_trailing_mean() -> None:
-    assert common.smooth([1.0, 3.0, 5.0, 7.0], 2).tolist() == [1.0, 2.0, 4.0, 6.0]
+    assert statistics.smooth([1.0, 3.0, 5.0, 7.0], 2).tolist() == [1.0, 2.0, 4.0, 6.0]
 
 
 def test_clm_vs_mlm_smoke(tmp_path: Path) -> None:
@@ -105,7 +105,7 @@ def test_data_quality_smoke(tmp_path: Path) -> None:
 
 
 def test_filter_pipeline_removes_markup_heavy_documents() -> None:
-    clean = common.english_like_text(120, 0)
+    clean = texts.english_like_text(120, 0)
     junk = "<div><td>" * 40 + "QUJDREVG" * 60
     kept, removed = data_quality.filter_documents([clean, junk, clean])
     # The junk is filtered and the copy deduplicated; C4 may rewrite the clean text's lines, never add any.
@@ -139,7 +139,7 @@ def test_cli_registers_every_experiment() -> None:
 
 
 def test_results_json_layout_is_compact_and_keeps_every_value() -> None:
-    from minipretrain.experiments.common import dumps_compact
+    from minipretrain.experiments.reporting import dumps_compact
 
     payload = {"curve": [{"step": i, "loss": 1.0 / (i + 1)} for i in range(3)], "note": "a  [b] {c}",
                "nested": {"values": [1, 2, [3, 4]], "empty": []}, "strings": ["x  [y", "z]  w"]}

@@ -13,7 +13,7 @@ from minipretrain.interop import UnsupportedCheckpointError, load_hf_checkpoint,
 from minipretrain.models import BERT, GPT, BERTConfig, GPTConfig
 
 VOCAB = 37
-TOLERANCE = {"float64": 1e-5, "float32": 1e-4}  # the brief's bound; float64 agreement is ~1e-15 in practice
+TOLERANCE = {"float64": 1e-10, "float32": 1e-4}  # float64 agreement is ~1e-15; 1e-10 still fails a tanh-for-erf GELU (~1e-6)
 
 
 def our_gpt(dtype="float64") -> GPT:

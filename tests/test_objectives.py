@@ -149,7 +149,7 @@ def test_loss_rejects_a_model_of_the_wrong_kind_and_unknown_reductions():
     with pytest.raises(ValueError, match="kind 'bert'"):
         objective.loss(BigramModel(10, "bert"), prepared)
     with pytest.raises(ValueError, match="reduction"):
-        objective.loss(objective.model, prepared, reduction="none")
+        objective.loss(BigramModel(10, "gpt"), prepared, reduction="none")
 
 
 @pytest.mark.parametrize("settings", [

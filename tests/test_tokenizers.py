@@ -213,3 +213,11 @@ def test_all_tokenizers_share_the_interface(tokenizer: Tokenizer) -> None:
     assert ids and all(0 <= i < tokenizer.vocab_size for i in ids)
     assert isinstance(tokenizer.decode(ids), str)
     assert len(tokenizer.fingerprint()) == 64
+
+
+def test_a_subclass_without_its_own_kind_does_not_take_over_loading(tmp_path) -> None:
+    class Instrumented(CharTokenizer):
+        """A test double that inherits kind "char" (as tests/test_dataset.py's broken tokenizer does)."""
+
+    path = CharTokenizer().train(["abc"]).save(tmp_path / "char.json")
+    assert type(load_tokenizer(path)) is CharTokenizer and Instrumented.kind == "char"

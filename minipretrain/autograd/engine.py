@@ -70,5 +70,4 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
             # A new array, never +=: backward may hand the same array to several inputs.
             pending[key] = parent_grad if key not in pending else pending[key] + parent_grad
         if not retain_graph:
-            ctx.release()
-            node._ctx = ctx  # keep the freed context so a second backward explains itself
+            ctx.release()  # the node keeps its (now freed) context, so a second backward explains itself

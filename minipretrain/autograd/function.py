@@ -20,13 +20,19 @@ Writing a new op::
             return (2 * x * grad,)
 
 ``backward`` returns one gradient per positional input of ``forward`` (``None`` for inputs that have no
-gradient, such as integer targets). Keyword arguments are configuration, never differentiated.
+gradient, such as integer targets, and for inputs whose ``ctx.needs_input_grad`` is False). Keyword arguments
+are configuration, never differentiated. State for backward goes through ``ctx.save_for_backward`` (arrays)
+and plain ``ctx`` attributes (shapes, options).
+
+Ops never touch ``Tensor`` themselves: ``apply`` unwraps Tensors, lifts Python numbers and arrays beside a
+Tensor to constants of its dtype (for Functions with ``lifts_constants``), and :func:`constant` gives an op
+the array behind an argument that is data, not a differentiable input (ids, masks, indices).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from ..backend import DeviceError, device_of
+from ..backend import DeviceError, array_module, device_of
 from .grad_mode import is_grad_enabled
 
 
@@ -78,6 +84,10 @@ class Context:
 class Function:
     """Base class of every differentiable op. Subclasses define ``forward`` and ``backward`` (static)."""
 
+    #: Binary arithmetic sets this: a Python number or array among the inputs becomes a constant of the dtype
+    #: and device of the Tensor beside it (so ``x * 2`` stays float32 and ``2 - x`` works).
+    lifts_constants: ClassVar[bool] = False
+
     @staticmethod
     def forward(ctx: Context, *arrays: Any, **options: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -91,6 +101,8 @@ class Function:
         """Run the op on Tensors (or constants) and return a Tensor that remembers how it was made."""
         from .tensor import Tensor
 
+        if cls.lifts_constants:
+            inputs = _lift_constants(cls.__name__, inputs)
         arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
         _check_same_device(cls.__name__, inputs)
         needs_graph = is_grad_enabled() and any(isinstance(x, Tensor) and x.requires_grad for x in inputs)
@@ -105,6 +117,31 @@ class Function:
         result = Tensor._from_array(out, requires_grad=True)
         result._ctx = ctx
         return result
+
+
+def constant(x: Any, like: Any = None) -> Any:
+    """The array behind ``x`` when it is a Tensor; otherwise ``x`` itself, as an array of ``like``'s module
+    (NumPy or CuPy) when ``like`` (a Tensor) is given. For op arguments that are data, not inputs to
+    differentiate: token ids, targets, masks, indices."""
+    from .tensor import Tensor
+
+    if isinstance(x, Tensor):
+        return x.data
+    return x if like is None else array_module(like.data).asarray(x)
+
+
+def _lift_constants(op: str, inputs: tuple[Any, ...]) -> tuple[Any, ...]:
+    from .tensor import Tensor
+
+    partner = next((x for x in inputs if isinstance(x, Tensor)), None)
+    if partner is None:
+        kinds = " and ".join(type(x).__name__ for x in inputs)
+        raise TypeError(f"{op}: at least one operand must be a Tensor, got {kinds}")
+    xp = array_module(partner.data)
+    dtype = partner.data.dtype if partner.data.dtype.kind == "f" else None
+    # A boolean array stays what it is: a condition (``where``), not a number to compute with.
+    return tuple(x if isinstance(x, Tensor) or getattr(x, "dtype", None) == bool
+                 else Tensor(xp.asarray(x, dtype=dtype)) for x in inputs)
 
 
 def _check_same_device(op: str, inputs: tuple[Any, ...]) -> None:

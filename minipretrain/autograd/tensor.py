@@ -165,36 +165,29 @@ class Tensor:
         return Tensor(self.data.astype(dtype), requires_grad=self.requires_grad)
 
     # ----------------------------------------------------------------- operators (see minipretrain.ops)
-    def _lift(self, other: Any) -> Tensor:
-        if isinstance(other, Tensor):
-            return other
-        xp = array_module(self.data)
-        dtype = self.data.dtype if self.data.dtype.kind == "f" else None
-        return Tensor(xp.asarray(other, dtype=dtype))
-
     def __add__(self, other: Any) -> Tensor:
-        return ops.add(self, self._lift(other))
+        return ops.add(self, other)
 
     def __radd__(self, other: Any) -> Tensor:
-        return ops.add(self._lift(other), self)
+        return ops.add(other, self)
 
     def __sub__(self, other: Any) -> Tensor:
-        return ops.sub(self, self._lift(other))
+        return ops.sub(self, other)
 
     def __rsub__(self, other: Any) -> Tensor:
-        return ops.sub(self._lift(other), self)
+        return ops.sub(other, self)
 
     def __mul__(self, other: Any) -> Tensor:
-        return ops.mul(self, self._lift(other))
+        return ops.mul(self, other)
 
     def __rmul__(self, other: Any) -> Tensor:
-        return ops.mul(self._lift(other), self)
+        return ops.mul(other, self)
 
     def __truediv__(self, other: Any) -> Tensor:
-        return ops.div(self, self._lift(other))
+        return ops.div(self, other)
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return ops.div(self._lift(other), self)
+        return ops.div(other, self)
 
     def __neg__(self) -> Tensor:
         return ops.neg(self)
@@ -203,10 +196,10 @@ class Tensor:
         return ops.pow(self, exponent)
 
     def __matmul__(self, other: Any) -> Tensor:
-        return ops.matmul(self, self._lift(other))
+        return ops.matmul(self, other)
 
     def __rmatmul__(self, other: Any) -> Tensor:
-        return ops.matmul(self._lift(other), self)
+        return ops.matmul(other, self)
 
     def __getitem__(self, index: Any) -> Tensor:
         return ops.getitem(self, index)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -30,6 +29,7 @@ from typing import BinaryIO, Optional, Union
 
 from tqdm import tqdm
 
+from minipretrain.files import atomic_file
 from minipretrain.data.registry import Corpus, CorpusFile, get_corpus
 
 DATA_DIR_ENV = "MINIPRETRAIN_DATA_DIR"
@@ -88,11 +88,8 @@ def _write_verified(folder: Path, corpus_file: CorpusFile, corpus_name: str, fil
     """Write through ``fill(temp_file)``, verify against the registry, then rename into place."""
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / corpus_file.name
-    handle, temporary_name = tempfile.mkstemp(dir=folder, prefix=f".{corpus_file.name}.", suffix=".part")
-    temporary = Path(temporary_name)
-    try:
-        with os.fdopen(handle, "wb") as temporary_file:
-            fill(temporary_file)
+
+    def verify(temporary: Path) -> None:
         problem = _mismatch(temporary, corpus_file)
         if problem:
             raise ChecksumError(
@@ -102,9 +99,9 @@ def _write_verified(folder: Path, corpus_file: CorpusFile, corpus_name: str, fil
             )
         if corpus_file.sha256 is None:
             _logger.warning("%s/%s has no registered checksum; it was not verified", corpus_name, corpus_file.name)
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
+
+    with atomic_file(target, "wb", suffix=".part", verify=verify) as temporary_file:
+        fill(temporary_file)
     return target
 
 

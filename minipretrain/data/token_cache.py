@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 import regex
 
+from minipretrain.files import atomic_file
 from minipretrain.tokenizers.base import Tokenizer
 
 TOKEN_FILE_FORMAT_VERSION = 1
@@ -56,16 +55,6 @@ def encoding_pieces(text: str, piece_chars: int = ENCODE_PIECE_CHARS) -> Iterato
     yield text[start:]
 
 
-def _write_atomic(path: Path, write: Callable[[Any], None], mode: str) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, mode) as file:
-            write(file)
-        os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
-
-
 def write_token_file(documents: Iterable[str], tokenizer: Tokenizer, path: Path,
                      piece_chars: int = ENCODE_PIECE_CHARS) -> dict[str, int]:
     """Encode ``documents`` (eos between them) into ``path``; returns the token and document counts."""
@@ -91,7 +80,8 @@ def write_token_file(documents: Iterable[str], tokenizer: Tokenizer, path: Path,
                 counts["num_tokens"] += int(ids.size)
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, write, "wb")
+    with atomic_file(path, "wb") as file:
+        write(file)
     return counts
 
 
@@ -110,7 +100,8 @@ def read_metadata(token_path: Path) -> Optional[dict[str, Any]]:
 
 def write_metadata(token_path: Path, metadata: dict[str, Any]) -> None:
     """Write the metadata JSON atomically."""
-    _write_atomic(metadata_path(token_path), lambda file: json.dump(metadata, file, indent=1, sort_keys=True), "w")
+    with atomic_file(metadata_path(token_path), "w") as file:
+        json.dump(metadata, file, indent=1, sort_keys=True)
 
 
 def stale_reason(token_path: Path, expected: dict[str, Any]) -> Optional[str]:

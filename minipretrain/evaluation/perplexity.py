@@ -1,6 +1,7 @@
 """Evaluation over a whole split: token-weighted loss, perplexity, and (for MLM) masked-token accuracy."""
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -8,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd.grad_mode import no_grad
+from ..objectives.accumulation import token_weighted_loss
 
 EVAL_MASK_SEED = 1234
 
@@ -36,27 +38,21 @@ def evaluate(model: Any, dataset: Any, objective: Any, batch_size: int = 16, max
     """
     was_training = getattr(model, "training", False)
     model.eval()
-    total_nll, total_correct, total_targets = 0.0, 0.0, 0
+    batches = dataset.iter_eval_batches(batch_size)
+    if max_batches is not None:
+        batches = itertools.islice(batches, max_batches)
     try:
         with no_grad():
-            for index, batch in enumerate(dataset.iter_eval_batches(batch_size)):
-                if max_batches is not None and index >= max_batches:
-                    break
-                prepared = objective.prepare(batch, np.random.default_rng([seed, index]))
-                if prepared.num_targets == 0:
-                    continue
-                loss, metrics = objective.loss(model, prepared, reduction="sum")
-                total_nll += float(loss.item())
-                total_correct += float(metrics.get("accuracy", 0.0)) * prepared.num_targets
-                total_targets += prepared.num_targets
+            prepared = (objective.prepare(batch, np.random.default_rng([seed, index]))
+                        for index, batch in enumerate(batches))
+            totals = token_weighted_loss(objective, model, prepared)
     finally:
         if was_training:
             model.train()
-    if total_targets == 0:
+    if totals.num_targets == 0:
         raise ValueError("evaluate: the evaluation split produced no targets (is it empty, or shorter than one window?)")
-    mean_nll = total_nll / total_targets
-    return EvalResult(loss=mean_nll, perplexity=math.exp(min(mean_nll, 700.0)),
-                      accuracy=total_correct / total_targets, num_targets=total_targets)
+    return EvalResult(loss=totals.loss, perplexity=math.exp(min(totals.loss, 700.0)), accuracy=totals.accuracy,
+                      num_targets=totals.num_targets)
 
 
 def evaluate_perplexity(model: Any, dataset: Any, batch_size: int = 16, max_batches: int | None = None) -> float:

@@ -11,7 +11,7 @@ import importlib
 import time
 from pathlib import Path
 
-from .common import RESULTS_ROOT, SCALES
+from .runner import RESULTS_ROOT, SCALES
 
 #: command-line name -> (module, default number of seeds)
 EXPERIMENTS: dict[str, tuple[str, int]] = {

@@ -20,8 +20,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import common
-from .common import ModelShape, TrainingPlan
+from . import plots, reporting, runner, statistics, texts
+from .runner import ModelShape, TrainingPlan
 
 NAME = "clm_vs_mlm"
 
@@ -49,11 +49,11 @@ CONFIGS: dict[str, dict[str, Any]] = {
 def _corpus_texts(config: dict[str, Any], seed: int) -> tuple[str, str, str]:
     """(train text, validation text, description)."""
     if config["corpus"] == "synthetic":
-        text = common.english_like_text(config["train_chars"] // 5, seed)
+        text = texts.english_like_text(config["train_chars"] // 5, seed)
         cut = int(len(text) * 0.85)
         return text[:cut], text[cut:], "generated pseudo-English (smoke test)"
     if config["corpus"] == "brown":
-        text = common.corpus_file("brown").read_text(encoding="utf-8")
+        text = texts.corpus_file("brown").read_text(encoding="utf-8")
         train, valid = text[:config["train_chars"]], text[-config["valid_chars"]:]
         return train, valid, (f"Brown corpus (brown_plain.txt): first {len(train):,} characters train, last "
                               f"{len(valid):,} validation")
@@ -85,9 +85,9 @@ def _probe_tasks(config: dict[str, Any], seed: int) -> dict[str, dict[str, list[
     tasks = {}
     for name in config["probe_tasks"]:
         if name == "synthetic":
-            tasks[name] = common.synthetic_probe_task(config["probe_train"], config["probe_test"], seed)
+            tasks[name] = texts.synthetic_probe_task(config["probe_train"], config["probe_test"], seed)
         else:
-            tasks[name] = common.load_probe_task(name, config["probe_train"], config["probe_test"], seed)
+            tasks[name] = texts.load_probe_task(name, config["probe_train"], config["probe_test"], seed)
     return tasks
 
 
@@ -97,25 +97,25 @@ def run(scale: str = "cpu", out_dir: str | Path = "docs/results/clm_vs_mlm", see
     from ..evaluation.probe import extract_features, train_probe
     from ..models import count_parameters
 
-    config, out, clock, work = common.start_run(scale, CONFIGS, out_dir, work_dir, "mp-clm-mlm-")
+    config, out, clock, work = runner.start_run(scale, CONFIGS, out_dir, work_dir, "mp-clm-mlm-")
     plan: TrainingPlan = config["plan"]
     train_text, valid_text, corpus_description = _corpus_texts(config, 0)
-    tokenizer = common.train_bpe(train_text[:1_000_000], config["vocab_size"])
-    folder = common.write_split_folder(work / "corpus", train_text, valid_text)
+    tokenizer = texts.train_bpe(train_text[:1_000_000], config["vocab_size"])
+    folder = texts.write_split_folder(work / "corpus", train_text, valid_text)
     tasks = _probe_tasks(config, 0)
     runs: dict[str, list[dict[str, Any]]] = {"clm": [], "mlm": []}
     parameter_counts: dict[str, dict[str, int]] = {}
     for objective_name, kind in (("clm", "gpt"), ("mlm", "bert")):
-        train_ds, valid_ds = common.datasets(folder, tokenizer, config["seq_len"], objective_name, work / "cache")
+        train_ds, valid_ds = texts.datasets(folder, tokenizer, config["seq_len"], objective_name, work / "cache")
         if objective_name == "clm":
             unigram = unigram_loss(train_ds.tokens, valid_ds.tokens, tokenizer.vocab_size,
                                    ignore=sorted(tokenizer.special_ids))
         for seed in seeds:
-            model = common.make_model(kind, config["shape"], tokenizer.vocab_size, config["seq_len"], seed)
+            model = runner.make_model(kind, config["shape"], tokenizer.vocab_size, config["seq_len"], seed)
             parameter_counts[objective_name] = {"non_embedding": count_parameters(model, non_embedding=True),
                                                 "total": count_parameters(model, non_embedding=False)}
-            trainer = common.make_trainer(model, common.make_objective(model, tokenizer), train_ds, valid_ds, plan,
-                                          seed, device=common.device_for(scale))
+            trainer = runner.make_trainer(model, runner.make_objective(model, tokenizer), train_ds, valid_ds, plan,
+                                          seed, device=runner.device_for(scale))
 
             def probe_all(trainer: Any, seed: int = seed) -> dict[str, Any]:
                 scores = {}
@@ -127,7 +127,7 @@ def run(scale: str = "cpu", out_dir: str | Path = "docs/results/clm_vs_mlm", see
                     scores[task_name] = result.as_dict()
                 return scores
 
-            record = common.train_run(trainer, plan, callback=probe_all, callback_steps=config["probe_steps"])
+            record = runner.train_run(trainer, plan, callback=probe_all, callback_steps=config["probe_steps"])
             runs[objective_name].append({"seed": seed, "train": record.train, "evals": record.evals,
                                          "probes": record.callbacks, "wall_time_s": record.wall_time_s})
             print(f"[{NAME}] {objective_name} seed {seed}: val loss {record.final_eval().get('val_loss'):.4f}, "
@@ -141,8 +141,7 @@ def run(scale: str = "cpu", out_dir: str | Path = "docs/results/clm_vs_mlm", see
                   "plan": asdict(plan), **{k: v for k, v in config.items() if k not in ("shape", "plan")}}
     _plot(runs, config, tasks, out, unigram)
     wall = clock.elapsed()
-    common.write_results(out, NAME, scale, run_config, seeds, results, wall)
-    common.write_page(out, _page(results, run_config, seeds, wall))
+    reporting.publish(out, NAME, scale, run_config, seeds, results, wall, _page)
     return results
 
 
@@ -157,7 +156,7 @@ def render(out_dir: str | Path = "docs/results/clm_vs_mlm") -> Path:
     tasks = dict.fromkeys(run_config["probe_tasks"])
     runs = results["runs"]
     _plot(runs, config, tasks, out, results.get("unigram_val_loss"))
-    return common.write_page(out, _page(results, run_config, payload["seeds"], payload["wall_time_s"]))
+    return reporting.write_page(out, _page(results, run_config, payload["seeds"], payload["wall_time_s"]))
 
 
 def _tokens_to_fraction_of_drop(evals: list[dict[str, Any]], fraction: float = 0.9) -> float:
@@ -175,21 +174,21 @@ def _summarise(runs: dict[str, list[dict[str, Any]]], config: dict[str, Any], ta
     for objective_name, seeds_runs in runs.items():
         finals = [r["evals"][-1] for r in seeds_runs]
         entry: dict[str, Any] = {
-            "final_val_loss": common.t_interval([f["val_loss"] for f in finals]),
-            "final_val_perplexity": common.t_interval([f["val_perplexity"] for f in finals]),
-            "final_val_accuracy": common.t_interval([f["val_accuracy"] for f in finals]),
-            "tokens_to_90pct_of_loss_drop": common.t_interval(
+            "final_val_loss": statistics.t_interval([f["val_loss"] for f in finals]),
+            "final_val_perplexity": statistics.t_interval([f["val_perplexity"] for f in finals]),
+            "final_val_accuracy": statistics.t_interval([f["val_accuracy"] for f in finals]),
+            "tokens_to_90pct_of_loss_drop": statistics.t_interval(
                 [_tokens_to_fraction_of_drop(r["evals"]) for r in seeds_runs]),
-            "fraction_of_drop_at_quarter_budget": common.t_interval(
+            "fraction_of_drop_at_quarter_budget": statistics.t_interval(
                 [_fraction_of_drop_at(r["evals"], 0.25) for r in seeds_runs]),
-            "below_unigram": common.t_interval([f["val_loss"] - unigram for f in finals]),
+            "below_unigram": statistics.t_interval([f["val_loss"] - unigram for f in finals]),
             "probes": {},
         }
         for task_name in tasks:
             per_step: dict[int, Any] = {}
             for step in config["probe_steps"]:
                 values = [p[task_name]["test_accuracy"] for r in seeds_runs for p in r["probes"] if p["step"] == step]
-                per_step[step] = common.t_interval(values)
+                per_step[step] = statistics.t_interval(values)
             entry["probes"][task_name] = per_step
         summary[objective_name] = entry
     for task_name in tasks:
@@ -199,7 +198,7 @@ def _summarise(runs: dict[str, list[dict[str, Any]]], config: dict[str, Any], ta
             clm_acc = next(p[task_name]["test_accuracy"] for p in clm_run["probes"] if p["step"] == last)
             mlm_acc = next(p[task_name]["test_accuracy"] for p in mlm_run["probes"] if p["step"] == last)
             differences.append(mlm_acc - clm_acc)
-        summary.setdefault("mlm_minus_clm_probe_accuracy", {})[task_name] = common.t_interval(differences)
+        summary.setdefault("mlm_minus_clm_probe_accuracy", {})[task_name] = statistics.t_interval(differences)
         chance = next(p[task_name]["chance_accuracy"] for p in runs["clm"][0]["probes"])
         summary.setdefault("chance_accuracy", {})[task_name] = chance
     return summary
@@ -220,14 +219,14 @@ def _fraction_of_drop_at(evals: list[dict[str, Any]], budget_fraction: float) ->
 def _plot(runs: dict[str, list[dict[str, Any]]], config: dict[str, Any], tasks: dict[str, Any], out: Path,
           unigram: float | None = None) -> None:
     colors = {"clm": "tab:blue", "mlm": "tab:orange"}
-    fig, axes = common.new_figure(1, 2, width=5.5)
+    fig, axes = plots.new_figure(1, 2, width=5.5)
     for objective_name, seeds_runs in runs.items():
         window = max(1, len(seeds_runs[0]["train"]) // 25)
         tokens = [r["tokens"] for r in seeds_runs[0]["train"]]
-        common.band(axes[0][0], tokens, [common.smooth([r["loss"] for r in run["train"]], window) for run in seeds_runs],
+        plots.band(axes[0][0], tokens, [statistics.smooth([r["loss"] for r in run["train"]], window) for run in seeds_runs],
                     f"{objective_name.upper()} train", colors[objective_name])
         eval_tokens = [e["tokens"] for e in seeds_runs[0]["evals"]]
-        common.band(axes[0][1], eval_tokens, [[e["val_loss"] for e in run["evals"]] for run in seeds_runs],
+        plots.band(axes[0][1], eval_tokens, [[e["val_loss"] for e in run["evals"]] for run in seeds_runs],
                     f"{objective_name.upper()} validation", colors[objective_name])
     if unigram is not None:
         for ax in axes[0]:
@@ -237,15 +236,15 @@ def _plot(runs: dict[str, list[dict[str, Any]]], config: dict[str, Any], tasks: 
         ax.set_ylabel("cross-entropy (nats)")
         ax.set_title(title)
         ax.legend()
-    common.save_figure(fig, out / "loss_curves.png")
+    plots.save_figure(fig, out / "loss_curves.png")
 
-    fig, axes = common.new_figure(1, len(tasks), width=5.0)
+    fig, axes = plots.new_figure(1, len(tasks), width=5.0)
     for ax, task_name in zip(axes[0], tasks):
         for objective_name, seeds_runs in runs.items():
             steps = config["probe_steps"]
             tokens = [p["tokens"] for p in seeds_runs[0]["probes"]]
             values = [[p[task_name]["test_accuracy"] for p in run["probes"]] for run in seeds_runs]
-            common.band(ax, tokens, values, f"{objective_name.upper()} ({'GPT' if objective_name == 'clm' else 'BERT'})",
+            plots.band(ax, tokens, values, f"{objective_name.upper()} ({'GPT' if objective_name == 'clm' else 'BERT'})",
                         colors[objective_name])
             assert len(tokens) == len(steps)
         chance = runs["clm"][0]["probes"][0][task_name]["chance_accuracy"]
@@ -254,12 +253,12 @@ def _plot(runs: dict[str, list[dict[str, Any]]], config: dict[str, Any], tasks: 
         ax.set_ylabel("probe test accuracy")
         ax.set_title(f"frozen-feature probe: {task_name}")
         ax.legend()
-    common.save_figure(fig, out / "probe_accuracy.png")
+    plots.save_figure(fig, out / "probe_accuracy.png")
 
 
 def _page(results: dict[str, Any], config: dict[str, Any], seeds: Sequence[int], wall: float) -> str:
     s = results["summary"]
-    fi = common.format_interval
+    fi = statistics.format_interval
     plan = config["plan"]
     tokens_total = plan["steps"] * plan["batch_size"] * config["seq_len"]
     lines = [

@@ -23,8 +23,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import common
-from .common import ModelShape, TrainingPlan
+from . import plots, reporting, runner, statistics, texts
+from .runner import ModelShape, TrainingPlan
 
 NAME = "data_quality"
 
@@ -114,38 +114,38 @@ def _cut(text: str, chars: int) -> str:
 def _sources(config: dict[str, Any], seed: int) -> dict[str, Any]:
     """Clean documents, web-like documents, the real CC sample, the clean evaluation text and the probe task."""
     if config["data"] == "synthetic":
-        clean_docs = [common.english_like_text(90, seed + i) for i in range(200)]
+        clean_docs = [texts.english_like_text(90, seed + i) for i in range(200)]
         rng = np.random.default_rng(seed)
         web_docs = []
         for i in range(300):
-            body = common.english_like_text(90, seed + 1000 + i)
+            body = texts.english_like_text(90, seed + 1000 + i)
             if rng.random() < 0.5:
                 body = f"<html><body><table><tr><td>{body}</td></tr></table></body></html>\n" + "QUJD" * 40
             web_docs.append(body)
         cc_docs = web_docs[:20]
-        eval_text = common.english_like_text(3000, seed + 99)
-        probe = common.synthetic_probe_task(config["probe_train"], config["probe_test"], seed)
+        eval_text = texts.english_like_text(3000, seed + 99)
+        probe = texts.synthetic_probe_task(config["probe_train"], config["probe_test"], seed)
         return {"clean": clean_docs, "web": web_docs, "cc": cc_docs, "eval_text": eval_text, "probe": probe,
                 "web_by_source": {"synthetic_web": web_docs}, "descriptions": {"clean": "generated pseudo-English",
                 "web": "generated pseudo-English wrapped in HTML and base64-like blobs", "eval": "generated text"}}
-    brown = common.corpus_file("brown").read_text(encoding="utf-8").splitlines()
+    brown = texts.corpus_file("brown").read_text(encoding="utf-8").splitlines()
     # Brown is one sentence per line; group 20 sentences into a document so noise acts per document.
     clean_docs = [" ".join(brown[i:i + 20]) for i in range(0, len(brown), 20)]
     # The files separate bodies *and* paragraphs by blank lines, so e-mails cannot be recovered; groups of
     # PARAGRAPHS_PER_DOCUMENT consecutive paragraphs (~ the mean e-mail: 59k paragraphs / 6k messages) stand in.
     ham = group_paragraphs(blank_line_documents(
-        common.corpus_file("spamassassin", "ham_bodies.txt").read_text(encoding="utf-8")))
+        texts.corpus_file("spamassassin", "ham_bodies.txt").read_text(encoding="utf-8")))
     spam = group_paragraphs(blank_line_documents(
-        common.corpus_file("spamassassin", "spam_bodies.txt").read_text(encoding="utf-8")))
+        texts.corpus_file("spamassassin", "spam_bodies.txt").read_text(encoding="utf-8")))
     rng = np.random.default_rng(seed)
     web_docs = [ham[i] if i < len(ham) else spam[i - len(ham)] for i in rng.permutation(len(ham) + len(spam))]
     cc_docs = []
     for file_name in ("multiple_files__cc_en_head-0091.jsonl", "multiple_files__cc_en_head-0174.jsonl"):
-        for line in common.corpus_file("common-crawl-sample", file_name).read_text(encoding="utf-8").splitlines():
+        for line in texts.corpus_file("common-crawl-sample", file_name).read_text(encoding="utf-8").splitlines():
             if line.strip():
                 cc_docs.append(json.loads(line)["text"])
     return {"clean": clean_docs, "web": web_docs, "cc": cc_docs, "eval_text": None,
-            "probe": common.load_probe_task(config["probe"], config["probe_train"], config["probe_test"], seed),
+            "probe": texts.load_probe_task(config["probe"], config["probe_train"], config["probe_test"], seed),
             "web_by_source": {"spamassassin_ham": ham, "spamassassin_spam": spam},
             "descriptions": {"clean": "Brown corpus (20 sentences per document)",
                              "web": "SpamAssassin e-mail bodies, ham + spam (the files do not mark where one e-mail "
@@ -161,7 +161,7 @@ def run(scale: str = "cpu", out_dir: str | Path = "docs/results/data_quality", s
     from ..evaluation.perplexity import evaluate
     from ..evaluation.probe import extract_features, train_probe
 
-    config, out, clock, work = common.start_run(scale, CONFIGS, out_dir, work_dir, "mp-quality-")
+    config, out, clock, work = runner.start_run(scale, CONFIGS, out_dir, work_dir, "mp-quality-")
     plan: TrainingPlan = config["plan"]
     data = _sources(config, 0)
     sample_size = config["filter_sample"]
@@ -201,29 +201,29 @@ def run(scale: str = "cpu", out_dir: str | Path = "docs/results/data_quality", s
         noise_records[str(rate)] = {"noised_fraction": noised.noised_fraction(),
                                     "kinds": {k: noised.kinds.count(k) for k in set(noised.kinds)}}
 
-    tokenizer = common.train_bpe(corpora["high (clean)"][:1_000_000], config["vocab_size"])
+    tokenizer = texts.train_bpe(corpora["high (clean)"][:1_000_000], config["vocab_size"])
     if data["eval_text"] is None:
         from ..data import PretrainingDataset
 
-        eval_folder = common.corpus_file("wikitext-2", "wiki.test.tokens").parent
+        eval_folder = texts.corpus_file("wikitext-2", "wiki.test.tokens").parent
         eval_ds = PretrainingDataset(eval_folder, tokenizer, config["seq_len"], "clm", split="test",
                                      cache_dir=work / "cache")
     else:
-        folder = common.write_split_folder(work / "eval", data["eval_text"][:-2000], data["eval_text"][-2000:])
-        _, eval_ds = common.datasets(folder, tokenizer, config["seq_len"], "clm", work / "cache")
-    heldout_folder = common.write_split_folder(work / "heldout", heldout_text, heldout_text)
-    _, heldout_ds = common.datasets(heldout_folder, tokenizer, config["seq_len"], "clm", work / "cache")
+        folder = texts.write_split_folder(work / "eval", data["eval_text"][:-2000], data["eval_text"][-2000:])
+        _, eval_ds = texts.datasets(folder, tokenizer, config["seq_len"], "clm", work / "cache")
+    heldout_folder = texts.write_split_folder(work / "heldout", heldout_text, heldout_text)
+    _, heldout_ds = texts.datasets(heldout_folder, tokenizer, config["seq_len"], "clm", work / "cache")
     probe = data["probe"]
     conditions: dict[str, list[dict[str, Any]]] = {}
     for index, (condition, text) in enumerate(corpora.items()):
-        folder = common.write_split_folder(work / f"condition{index}", text, text[-5000:])
-        train_ds, _ = common.datasets(folder, tokenizer, config["seq_len"], "clm", work / "cache")
+        folder = texts.write_split_folder(work / f"condition{index}", text, text[-5000:])
+        train_ds, _ = texts.datasets(folder, tokenizer, config["seq_len"], "clm", work / "cache")
         conditions[condition] = []
         for seed in seeds:
-            model = common.make_model("gpt", config["shape"], tokenizer.vocab_size, config["seq_len"], seed)
-            trainer = common.make_trainer(model, common.make_objective(model, tokenizer), train_ds, eval_ds, plan, seed,
-                                          device=common.device_for(scale))
-            record = common.train_run(trainer, plan, eval_steps=[plan.steps])
+            model = runner.make_model("gpt", config["shape"], tokenizer.vocab_size, config["seq_len"], seed)
+            trainer = runner.make_trainer(model, runner.make_objective(model, tokenizer), train_ds, eval_ds, plan, seed,
+                                          device=runner.device_for(scale))
+            record = runner.train_run(trainer, plan, eval_steps=[plan.steps])
             train_x = extract_features(model, tokenizer, probe["train_texts"], config["seq_len"])
             test_x = extract_features(model, tokenizer, probe["test_texts"], config["seq_len"])
             probe_result = train_probe(train_x, probe["train_labels"], test_x, probe["test_labels"],
@@ -241,17 +241,17 @@ def run(scale: str = "cpu", out_dir: str | Path = "docs/results/data_quality", s
             print(f"[{NAME}] {condition} seed {seed}: clean ppl {final['val_perplexity']:.1f}, probe "
                   f"{probe_result.test_accuracy:.3f} ({record.wall_time_s:.0f}s)", flush=True)
 
-    summary = {condition: {"clean_eval_perplexity": common.t_interval([r["clean_eval_perplexity"] for r in runs]),
-                           "clean_eval_loss": common.t_interval([r["clean_eval_loss"] for r in runs]),
-                           "heldout_clean_perplexity": common.t_interval([r["heldout_clean_perplexity"] for r in runs]),
-                           "probe_accuracy": common.t_interval([r["probe"]["test_accuracy"] for r in runs]),
+    summary = {condition: {"clean_eval_perplexity": statistics.t_interval([r["clean_eval_perplexity"] for r in runs]),
+                           "clean_eval_loss": statistics.t_interval([r["clean_eval_loss"] for r in runs]),
+                           "heldout_clean_perplexity": statistics.t_interval([r["heldout_clean_perplexity"] for r in runs]),
+                           "probe_accuracy": statistics.t_interval([r["probe"]["test_accuracy"] for r in runs]),
                            "train_tokens_in_corpus": runs[0]["train_tokens_in_corpus"]}
                for condition, runs in conditions.items()}
     high = conditions["high (clean)"]
     for condition, runs in conditions.items():
-        summary[condition]["loss_minus_high"] = common.t_interval(
+        summary[condition]["loss_minus_high"] = statistics.t_interval(
             [r["clean_eval_loss"] - h["clean_eval_loss"] for r, h in zip(runs, high)])
-        summary[condition]["heldout_loss_minus_high"] = common.t_interval(
+        summary[condition]["heldout_loss_minus_high"] = statistics.t_interval(
             [r["heldout_clean_loss"] - h["heldout_clean_loss"] for r, h in zip(runs, high)])
     results = {"descriptions": data["descriptions"], "removal_reports": reports,
                "pipeline_removed_documents": stage_removed, "web_documents": len(data["web"]),
@@ -263,15 +263,14 @@ def run(scale: str = "cpu", out_dir: str | Path = "docs/results/data_quality", s
                   **{k: v for k, v in config.items() if k not in ("shape", "plan")}}
     _plot(results, out)
     wall = clock.elapsed()
-    common.write_results(out, NAME, scale, run_config, seeds, results, wall)
-    common.write_page(out, _page(results, run_config, seeds, wall))
+    reporting.publish(out, NAME, scale, run_config, seeds, results, wall, _page)
     return results
 
 
 def _plot(results: dict[str, Any], out: Path) -> None:
     summary = results["summary"]
     names = list(summary)
-    fig, axes = common.new_figure(1, 3, width=5.0, height=4.2)
+    fig, axes = plots.new_figure(1, 3, width=5.0, height=4.2)
     for ax, key, label in ((axes[0][0], "clean_eval_perplexity", "WikiText-2 test perplexity"),
                            (axes[0][1], "heldout_clean_perplexity", "held-out clean-corpus perplexity"),
                            (axes[0][2], "probe_accuracy", "SST-2 frozen-feature probe accuracy")):
@@ -286,11 +285,11 @@ def _plot(results: dict[str, Any], out: Path) -> None:
         ax.set_title(label, fontsize=10)
         if key == "probe_accuracy":
             ax.set_ylim(min(means) - 0.1, max(means) + 0.1)
-    common.save_figure(fig, out / "quality_comparison.png")
+    plots.save_figure(fig, out / "quality_comparison.png")
 
 
 def _page(results: dict[str, Any], config: dict[str, Any], seeds: Sequence[int], wall: float) -> str:
-    fi = common.format_interval
+    fi = statistics.format_interval
     s = results["summary"]
     plan = config["plan"]
     tokens = plan["steps"] * plan["batch_size"] * config["seq_len"]

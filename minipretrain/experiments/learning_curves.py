@@ -16,8 +16,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import common
-from .common import ModelShape, TrainingPlan
+from . import plots, reporting, runner, statistics, texts
+from .runner import ModelShape, TrainingPlan
 
 NAME = "learning_curves"
 
@@ -95,11 +95,11 @@ class StepTracker:
 
 def _data(config: dict[str, Any], work: Path) -> tuple[Path, str]:
     if config["corpus"] == "synthetic":
-        text = common.english_like_text(6000, 0)
+        text = texts.english_like_text(6000, 0)
         cut = int(len(text) * 0.9)
-        return common.write_split_folder(work / "corpus", text[:cut], text[cut:]), "generated pseudo-English (smoke)"
+        return texts.write_split_folder(work / "corpus", text[:cut], text[cut:]), "generated pseudo-English (smoke)"
     if config["corpus"] == "tinyshakespeare":
-        return common.corpus_file("tinyshakespeare"), "Tiny Shakespeare, characters, nanoGPT's 90/10 split"
+        return texts.corpus_file("tinyshakespeare"), "Tiny Shakespeare, characters, nanoGPT's 90/10 split"
     return Path(config["corpus"]), config["corpus"]
 
 
@@ -108,21 +108,21 @@ def run(scale: str = "cpu", out_dir: str | Path = "docs/results/learning_curves"
     """Train the tracked run and the schedule comparison; write results.json, plots and README.md."""
     from ..tokenizers import CharTokenizer
 
-    config, out, clock, work = common.start_run(scale, CONFIGS, out_dir, work_dir, "mp-curves-")
+    config, out, clock, work = runner.start_run(scale, CONFIGS, out_dir, work_dir, "mp-curves-")
     plan: TrainingPlan = config["plan"]
     folder, corpus_description = _data(config, work)
     tokenizer = CharTokenizer()
-    train_ds, valid_ds = common.datasets(folder, tokenizer, config["seq_len"], "clm", work / "cache")
+    train_ds, valid_ds = texts.datasets(folder, tokenizer, config["seq_len"], "clm", work / "cache")
     runs: dict[str, list[dict[str, Any]]] = {}
     tracked: dict[str, Any] = {}
     for schedule_name, schedule_plan in schedules(plan).items():
         runs[schedule_name] = []
         for seed in seeds:
-            model = common.make_model("gpt", config["shape"], tokenizer.vocab_size, config["seq_len"], seed)
-            trainer = common.make_trainer(model, common.make_objective(model, tokenizer), train_ds, valid_ds,
-                                          schedule_plan, seed, device=common.device_for(scale))
+            model = runner.make_model("gpt", config["shape"], tokenizer.vocab_size, config["seq_len"], seed)
+            trainer = runner.make_trainer(model, runner.make_objective(model, tokenizer), train_ds, valid_ds,
+                                          schedule_plan, seed, device=runner.device_for(scale))
             tracker = StepTracker(trainer) if (schedule_name == "warmup + cosine" and seed == seeds[0]) else None
-            record = common.train_run(trainer, schedule_plan, after_step=tracker.after_step if tracker else None)
+            record = runner.train_run(trainer, schedule_plan, after_step=tracker.after_step if tracker else None)
             if tracker is not None:
                 tracked = {"seed": seed, "steps": tracker.records, "evals": record.evals}
             runs[schedule_name].append({"seed": seed, "train": [(r["step"], r["loss"], r["lr"], r["grad_norm"])
@@ -134,34 +134,33 @@ def run(scale: str = "cpu", out_dir: str | Path = "docs/results/learning_curves"
     for schedule_name, seed_runs in runs.items():
         early = max(1, plan.steps // 10)
         summary[schedule_name] = {
-            "final_val_loss": common.t_interval([r["evals"][-1]["val_loss"] for r in seed_runs]),
-            "final_val_perplexity": common.t_interval([r["evals"][-1]["val_perplexity"] for r in seed_runs]),
-            "max_grad_norm_first_10pct": common.t_interval([max(t[3] for t in r["train"][:early]) for r in seed_runs]),
-            "mean_train_loss_last_10pct": common.t_interval(
+            "final_val_loss": statistics.t_interval([r["evals"][-1]["val_loss"] for r in seed_runs]),
+            "final_val_perplexity": statistics.t_interval([r["evals"][-1]["val_perplexity"] for r in seed_runs]),
+            "max_grad_norm_first_10pct": statistics.t_interval([max(t[3] for t in r["train"][:early]) for r in seed_runs]),
+            "mean_train_loss_last_10pct": statistics.t_interval(
                 [float(np.mean([t[1] for t in r["train"][-early:]])) for r in seed_runs]),
         }
     base = runs["warmup + cosine"]
     for schedule_name, seed_runs in runs.items():
-        summary[schedule_name]["val_loss_minus_warmup_cosine"] = common.t_interval(
+        summary[schedule_name]["val_loss_minus_warmup_cosine"] = statistics.t_interval(
             [r["evals"][-1]["val_loss"] - b["evals"][-1]["val_loss"] for r, b in zip(seed_runs, base)])
     results = {"corpus": corpus_description, "tracked_run": tracked, "schedules": runs, "summary": summary}
     run_config = {"scale": scale, "shape": asdict(config["shape"]), "seq_len": config["seq_len"], "plan": asdict(plan),
                   "schedules": {k: asdict(v) for k, v in schedules(plan).items()}, "corpus": config["corpus"]}
     _plot(results, plan, out)
     wall = clock.elapsed()
-    common.write_results(out, NAME, scale, run_config, seeds, results, wall)
-    common.write_page(out, _page(results, run_config, seeds, wall))
+    reporting.publish(out, NAME, scale, run_config, seeds, results, wall, _page)
     return results
 
 
 def _plot(results: dict[str, Any], plan: TrainingPlan, out: Path) -> None:
     tracked = results["tracked_run"]
     steps = [r["step"] for r in tracked["steps"]]
-    fig, axes = common.new_figure(2, 3, width=4.3, height=3.3)
+    fig, axes = plots.new_figure(2, 3, width=4.3, height=3.3)
     window = max(1, len(steps) // 25)
     ax = axes[0][0]
     ax.plot(steps, [r["loss"] for r in tracked["steps"]], alpha=0.3, color="tab:blue")
-    ax.plot(steps, common.smooth([r["loss"] for r in tracked["steps"]], window), color="tab:blue", label="smoothed")
+    ax.plot(steps, statistics.smooth([r["loss"] for r in tracked["steps"]], window), color="tab:blue", label="smoothed")
     ax.set_title("training loss (nats/char)")
     ax.legend()
     ax = axes[0][1]
@@ -178,41 +177,36 @@ def _plot(results: dict[str, Any], plan: TrainingPlan, out: Path) -> None:
         ax.legend()
     ax.set_yscale("log")
     ax.set_title("global gradient norm (before clipping)")
-    ax = axes[1][1]
-    for group in tracked["steps"][0]["layer_grad_norm"]:
-        ax.plot(steps, common.smooth([r["layer_grad_norm"][group] for r in tracked["steps"]], window), label=group)
-    ax.set_yscale("log")
-    ax.set_title("per-layer gradient norm (smoothed)")
-    ax.legend(fontsize=7)
-    ax = axes[1][2]
-    for group in tracked["steps"][0]["update_to_weight"]:
-        ax.plot(steps, common.smooth([r["update_to_weight"][group] for r in tracked["steps"]], window), label=group)
-    ax.set_yscale("log")
-    ax.set_title("update-to-weight ratio ‖ΔW‖/‖W‖")
-    ax.legend(fontsize=7)
+    for ax, key, title in ((axes[1][1], "layer_grad_norm", "per-layer gradient norm (smoothed)"),
+                           (axes[1][2], "update_to_weight", "update-to-weight ratio ‖ΔW‖/‖W‖")):
+        for group in tracked["steps"][0][key]:
+            ax.plot(steps, statistics.smooth([r[key][group] for r in tracked["steps"]], window), label=group)
+        ax.set_yscale("log")
+        ax.set_title(title)
+        ax.legend(fontsize=7)
     for row in axes:
         for a in row:
             a.set_xlabel("step")
-    common.save_figure(fig, out / "tracked_run.png")
+    plots.save_figure(fig, out / "tracked_run.png")
 
-    fig, axes = common.new_figure(1, 3, width=4.3, height=3.5)
+    fig, axes = plots.new_figure(1, 3, width=4.3, height=3.5)
     for schedule_name, seed_runs in results["schedules"].items():
         run_steps = [t[0] for t in seed_runs[0]["train"]]
-        common.band(axes[0][0], run_steps, [[t[2] for t in r["train"]] for r in seed_runs], schedule_name)
-        common.band(axes[0][1], run_steps, [common.smooth([t[1] for t in r["train"]], window) for r in seed_runs],
+        plots.band(axes[0][0], run_steps, [[t[2] for t in r["train"]] for r in seed_runs], schedule_name)
+        plots.band(axes[0][1], run_steps, [statistics.smooth([t[1] for t in r["train"]], window) for r in seed_runs],
                     schedule_name)
-        common.band(axes[0][2], [e["step"] for e in seed_runs[0]["evals"]],
+        plots.band(axes[0][2], [e["step"] for e in seed_runs[0]["evals"]],
                     [[e["val_loss"] for e in r["evals"]] for r in seed_runs], schedule_name)
     for a, title in zip(axes[0], ("learning rate", "training loss (smoothed)", "validation loss")):
         a.set_title(title)
         a.set_xlabel("step")
         a.legend(fontsize=7)
     axes[0][2].set_ylim(top=min(axes[0][2].get_ylim()[1], 4.0))
-    common.save_figure(fig, out / "schedules.png")
+    plots.save_figure(fig, out / "schedules.png")
 
 
 def _page(results: dict[str, Any], config: dict[str, Any], seeds: Sequence[int], wall: float) -> str:
-    fi = common.format_interval
+    fi = statistics.format_interval
     s = results["summary"]
     plan = config["plan"]
     tracked = results["tracked_run"]

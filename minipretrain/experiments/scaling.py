@@ -18,8 +18,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import common
-from .common import ModelShape, TrainingPlan
+from . import plots, reporting, runner, statistics, texts
+from .runner import ModelShape, TrainingPlan
 
 NAME = "scaling"
 KAPLAN_ALPHA_N = 0.076
@@ -54,14 +54,14 @@ def _sweep(folder: Path, tokenizer: Any, config: dict[str, Any], seeds: Sequence
     from ..models import count_parameters
 
     plan: TrainingPlan = config["plan"]
-    train_ds, valid_ds = common.datasets(folder, tokenizer, config["seq_len"], "clm", cache)
+    train_ds, valid_ds = texts.datasets(folder, tokenizer, config["seq_len"], "clm", cache)
     points = []
     for shape in config["shapes"]:
         for seed in seeds:
-            model = common.make_model("gpt", shape, tokenizer.vocab_size, config["seq_len"], seed)
-            trainer = common.make_trainer(model, common.make_objective(model, tokenizer), train_ds, valid_ds, plan, seed,
+            model = runner.make_model("gpt", shape, tokenizer.vocab_size, config["seq_len"], seed)
+            trainer = runner.make_trainer(model, runner.make_objective(model, tokenizer), train_ds, valid_ds, plan, seed,
                                           device=device)
-            record = common.train_run(trainer, plan, eval_steps=[plan.steps])
+            record = runner.train_run(trainer, plan, eval_steps=[plan.steps])
             final = record.final_eval()
             points.append({"shape": shape.label(), "seed": seed,
                            "non_embedding_params": count_parameters(model, non_embedding=True),
@@ -126,7 +126,7 @@ def _markov_folder(work: Path, settings: dict[str, Any], seed: int = 0) -> tuple
     rng = np.random.default_rng(seed + 100)
     train = chain.text(settings["chars"], rng)
     valid = chain.text(max(settings["chars"] // 10, 2_000), rng)
-    return common.write_split_folder(work / "markov", train, valid), chain.entropy_rate(), chain
+    return texts.write_split_folder(work / "markov", train, valid), chain.entropy_rate(), chain
 
 
 def run(scale: str = "cpu", out_dir: str | Path = "docs/results/scaling", seeds: Sequence[int] = (0, 1, 2),
@@ -134,25 +134,25 @@ def run(scale: str = "cpu", out_dir: str | Path = "docs/results/scaling", seeds:
     """Sweep the sizes on the real corpus and on the Markov corpus; fit; write results, plots and page."""
     from ..tokenizers import CharTokenizer
 
-    config, out, clock, work = common.start_run(scale, CONFIGS, out_dir, work_dir, "mp-scaling-")
+    config, out, clock, work = runner.start_run(scale, CONFIGS, out_dir, work_dir, "mp-scaling-")
     if config["corpus"] == "synthetic-english":
-        text = common.english_like_text(config["corpus_chars"] // 5, 0)
+        text = texts.english_like_text(config["corpus_chars"] // 5, 0)
         cut = int(len(text) * 0.9)
-        folder = common.write_split_folder(work / "corpus", text[:cut], text[cut:])
+        folder = texts.write_split_folder(work / "corpus", text[:cut], text[cut:])
         corpus_description = "generated pseudo-English (smoke test)"
     elif config["corpus"] == "tinyshakespeare":
-        folder = common.corpus_file("tinyshakespeare")
+        folder = texts.corpus_file("tinyshakespeare")
         corpus_description = "Tiny Shakespeare, characters, nanoGPT's 90/10 split"
     else:
         folder = Path(config["corpus"])
         corpus_description = config["corpus"]
     tokenizer = CharTokenizer()  # PretrainingDataset trains it on the train split
-    real_points = _sweep(folder, tokenizer, config, seeds, work / "cache", "real", common.device_for(scale))
+    real_points = _sweep(folder, tokenizer, config, seeds, work / "cache", "real", runner.device_for(scale))
     real_fit = _fit(real_points, config["bootstrap"], config["fit_starts"])
 
     markov_folder, entropy_rate, chain = _markov_folder(work, config["markov"])
     markov_points = _sweep(markov_folder, CharTokenizer(), config, seeds[:1], work / "cache", "markov",
-                           common.device_for(scale))
+                           runner.device_for(scale))
     markov_fit = _fit(markov_points, config["bootstrap"], config["fit_starts"])
     markov_fit["true_entropy_rate"] = entropy_rate
 
@@ -166,13 +166,12 @@ def run(scale: str = "cpu", out_dir: str | Path = "docs/results/scaling", seeds:
                   "bootstrap_resamples": config["bootstrap"]}
     _plot(results, out)
     wall = clock.elapsed()
-    common.write_results(out, NAME, scale, run_config, seeds, results, wall)
-    common.write_page(out, _page(results, run_config, seeds, wall))
+    reporting.publish(out, NAME, scale, run_config, seeds, results, wall, _page)
     return results
 
 
 def _plot(results: dict[str, Any], out: Path) -> None:
-    fig, axes = common.new_figure(1, 2, width=5.5)
+    fig, axes = plots.new_figure(1, 2, width=5.5)
     for ax, key, title in ((axes[0][0], "real", results["corpus"]), (axes[0][1], "markov", "Markov corpus (known H)")):
         points = results[key]["points"]
         fit = results[key]["fit"]
@@ -198,7 +197,7 @@ def _plot(results: dict[str, Any], out: Path) -> None:
         ax.set_ylabel("validation loss (nats/char)")
         ax.set_title(title)
         ax.legend(fontsize=8)
-    common.save_figure(fig, out / "loss_vs_params.png")
+    plots.save_figure(fig, out / "loss_vs_params.png")
 
 
 def _page(results: dict[str, Any], config: dict[str, Any], seeds: Sequence[int], wall: float) -> str:
@@ -241,7 +240,7 @@ def _page(results: dict[str, Any], config: dict[str, Any], seeds: Sequence[int],
         real_losses = [p["val_loss"] for p in real["points"] if p["shape"] == shape]
         markov_losses = [p["val_loss"] for p in markov["points"] if p["shape"] == shape]
         n = next(p["non_embedding_params"] for p in real["points"] if p["shape"] == shape)
-        lines.append(f"| {shape} | {n:,} | {common.format_interval(common.t_interval(real_losses), 4)} | "
+        lines.append(f"| {shape} | {n:,} | {statistics.format_interval(statistics.t_interval(real_losses), 4)} | "
                      f"{np.mean(markov_losses):.4f} |")
     holdout = real["fit"].get("holdout_largest", {})
     mholdout = markov["fit"].get("holdout_largest", {})

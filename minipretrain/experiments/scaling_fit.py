@@ -23,16 +23,15 @@ extrapolation to it.
 
 from __future__ import annotations
 
-import ctypes
 import itertools
-import sys
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import logsumexp
+
+from ..backend import single_threaded_blas
 
 HUBER_DELTA = 1e-3
 #: Hoffmann et al.'s grid of initial values (appendix D.2) for exponents, log-coefficients and log E.
@@ -181,43 +180,6 @@ def _problem(
     return _Problem(form, designs, np.log(loss), grid, to_natural, centering)
 
 
-def _loaded_openblas_libraries() -> list[ctypes.CDLL]:
-    """OpenBLAS libraries already loaded in this process that can set their thread count (Linux only)."""
-    if not sys.platform.startswith("linux"):
-        return []
-    try:
-        with open("/proc/self/maps", encoding="utf-8") as maps:
-            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
-    except OSError:
-        return []
-    libraries = []
-    for path in paths:
-        try:
-            library = ctypes.CDLL(path)
-            library.openblas_set_num_threads_local.restype = ctypes.c_int
-            libraries.append(library)
-        except (OSError, AttributeError):
-            continue
-    return libraries
-
-
-@contextmanager
-def _single_threaded_blas() -> Iterator[None]:
-    """Run BLAS single-threaded in this thread for the duration (best effort; a no-op where unsupported).
-
-    SciPy's L-BFGS-B calls BLAS on 5x5 matrices hundreds of times per fit. With OpenBLAS's worker threads on
-    a busy machine each call waits for them; measured on a loaded 2-core box, one fit took 1 s instead of
-    0.02 s. ``openblas_set_num_threads_local`` changes the calling thread only and is restored on exit.
-    """
-    libraries = _loaded_openblas_libraries()
-    previous = [library.openblas_set_num_threads_local(1) for library in libraries]
-    try:
-        yield
-    finally:
-        for library, threads in zip(libraries, previous):
-            library.openblas_set_num_threads_local(threads)
-
-
 def _huber(residual: np.ndarray, delta: float) -> np.ndarray:
     """Huber loss: quadratic within ``delta`` of zero, linear (slope ``delta``) beyond."""
     magnitude = np.abs(residual)
@@ -260,7 +222,7 @@ def _minimise(problem: _Problem, starts: np.ndarray, delta: float) -> tuple[np.n
     centred_designs = problem.designs @ problem.centering
     centred_starts = np.linalg.solve(problem.centering, np.atleast_2d(starts).T).T
     best_phi, best_value = centred_starts[0], np.inf
-    with _single_threaded_blas():
+    with single_threaded_blas():
         for start in centred_starts:
             result = minimize(
                 _objective_and_gradient,

@@ -1,4 +1,13 @@
-"""Interoperability: Hugging Face checkpoints (GPT-2 and BERT) in and out."""
-from .huggingface import UnsupportedCheckpointError, load_hf_checkpoint, save_hf_checkpoint
+"""Interoperability: Hugging Face checkpoints in and out. A new architecture adds its ``HFFormat`` file and
+one ``register_hf_format`` line here."""
+from .bert import BERT_FORMAT
+from .gpt2 import GPT2_FORMAT
+from .huggingface import (
+    HF_FORMATS, HFFormat, UnsupportedCheckpointError, load_hf_checkpoint, register_hf_format, save_hf_checkpoint,
+)
 
-__all__ = ["UnsupportedCheckpointError", "load_hf_checkpoint", "save_hf_checkpoint"]
+register_hf_format(GPT2_FORMAT)
+register_hf_format(BERT_FORMAT)
+
+__all__ = ["HF_FORMATS", "HFFormat", "UnsupportedCheckpointError", "load_hf_checkpoint", "register_hf_format",
+           "save_hf_checkpoint"]

@@ -2,7 +2,7 @@
 BertForMaskedLM.
 
     ids ─ word ─┐
-    positions ─ position ─┼─ + ─ LayerNorm ─ dropout ─ [PostLNBlock] × n_layer ─ hidden (B, T, C)   (encode)
+    positions ─ position ─┼─ + ─ LayerNorm ─ dropout ─ [BertLayer] × n_layer ─ hidden (B, T, C)   (encode)
     segments ─ token_type ─┘
     hidden ─ dense ─ GELU ─ LayerNorm ─ @ wordᵀ + bias ─ MLM logits (B, T, V)                     (forward)
 
@@ -19,9 +19,9 @@ import numpy as np
 from .. import ops
 from ..autograd.tensor import Tensor
 from ..backend import array_module
-from ..nn import Dropout, Embedding, LayerNorm, Linear, Module, ModuleList, Parameter, PostLNBlock, RandomSource
+from ..nn import Dropout, Embedding, LayerNorm, Linear, Module, ModuleList, Parameter, RandomSource, as_padding_mask
 from ..nn.layers import constant_parameter
-from ..nn.transformer import as_padding_mask
+from .accounting import count_parameters, training_flops_per_token
 
 
 @dataclass
@@ -37,6 +37,8 @@ class BERTConfig:
         dropout: hidden dropout (embeddings and residual branches); BERT used 0.1.
         attention_dropout: dropout on attention probabilities (default: ``dropout``).
         layer_norm_eps: ε of every LayerNorm (BERT: 1e-12).
+        mlm_head: with the masked-LM head (``cls.*``, BertForMaskedLM); False for a bare encoder (BertModel,
+            sentence-transformers), which has ``encode`` but no MLM logits.
         seed: fixes the initial weights and every dropout mask.
         dtype: "float32" or "float64".
     """
@@ -51,6 +53,7 @@ class BERTConfig:
     dropout: float = 0.1
     attention_dropout: float | None = None
     layer_norm_eps: float = 1e-12
+    mlm_head: bool = True
     seed: int = 0
     dtype: str = "float32"
 
@@ -95,16 +98,93 @@ class BertEmbeddings(Module):
         return self.dropout(self.LayerNorm(x))
 
 
+class BertSelfAttention(Module):
+    """BERT's attention core: separate ``query``, ``key``, ``value`` projections (Linear layout), bidirectional SDPA.
+
+    Shapes: x (B, T, C) -> context (B, T, C) (before the output projection).
+    """
+
+    def __init__(self, config: BERTConfig, source: RandomSource, rng: np.random.Generator, dtype: Any) -> None:
+        super().__init__()
+        hidden = config.n_embd
+        self.n_head = config.n_head
+        self.query = Linear(hidden, hidden, rng=rng, std=0.02, dtype=dtype)
+        self.key = Linear(hidden, hidden, rng=rng, std=0.02, dtype=dtype)
+        self.value = Linear(hidden, hidden, rng=rng, std=0.02, dtype=dtype)
+        self.dropout_p = config.attention_dropout
+        self.source = source
+
+    def _heads(self, x: Tensor, batch: int, length: int) -> Tensor:
+        return x.reshape(batch, length, self.n_head, -1).permute(0, 2, 1, 3)
+
+    def forward(self, x: Tensor, key_padding_mask: Any = None) -> Tensor:
+        batch, length, width = x.shape
+        q = self._heads(self.query(x), batch, length)
+        k = self._heads(self.key(x), batch, length)
+        v = self._heads(self.value(x), batch, length)
+        dropout_p = self.dropout_p if self.training else 0.0
+        y = ops.scaled_dot_product_attention(q, k, v, causal=False, key_padding_mask=key_padding_mask,
+                                             dropout_p=dropout_p, rng=self.source.generator if dropout_p else None)
+        return y.permute(0, 2, 1, 3).reshape(batch, length, width)
+
+
+class BertAddNorm(Module):
+    """Post-LN residual:  LayerNorm(residual + dropout(dense(x))).  (Hugging Face's BertSelfOutput / BertOutput.)"""
+
+    def __init__(self, config: BERTConfig, in_features: int, source: RandomSource, rng: np.random.Generator,
+                 dtype: Any) -> None:
+        super().__init__()
+        self.dense = Linear(in_features, config.n_embd, rng=rng, std=0.02, dtype=dtype)
+        self.LayerNorm = LayerNorm(config.n_embd, config.layer_norm_eps, dtype=dtype)  # noqa: N815 - HF name
+        self.dropout = Dropout(config.dropout, source)
+
+    def forward(self, x: Tensor, residual: Tensor) -> Tensor:
+        return self.LayerNorm(residual + self.dropout(self.dense(x)))
+
+
+class BertAttention(Module):
+    """Self-attention plus its post-LN residual (``attention.self``, ``attention.output``)."""
+
+    def __init__(self, config: BERTConfig, source: RandomSource, rng: np.random.Generator, dtype: Any) -> None:
+        super().__init__()
+        self.self = BertSelfAttention(config, source, rng, dtype)
+        self.output = BertAddNorm(config, config.n_embd, source, rng, dtype)
+
+    def forward(self, x: Tensor, key_padding_mask: Any = None) -> Tensor:
+        return self.output(self.self(x, key_padding_mask), x)
+
+
+class BertIntermediate(Module):
+    """The first half of BERT's feed-forward block: ``dense`` (C -> intermediate) then GELU (exact, erf)."""
+
+    def __init__(self, config: BERTConfig, rng: np.random.Generator, dtype: Any) -> None:
+        super().__init__()
+        self.dense = Linear(config.n_embd, config.intermediate_size, rng=rng, std=0.02, dtype=dtype)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return ops.gelu(self.dense(x), approximate="none")
+
+
+class BertLayer(Module):
+    """BERT block, normalisation *after* each residual add:  x = LN(x + attn(x));  x = LN(x + ffn(x))."""
+
+    def __init__(self, config: BERTConfig, source: RandomSource, rng: np.random.Generator, dtype: Any) -> None:
+        super().__init__()
+        self.attention = BertAttention(config, source, rng, dtype)
+        self.intermediate = BertIntermediate(config, rng, dtype)
+        self.output = BertAddNorm(config, config.intermediate_size, source, rng, dtype)
+
+    def forward(self, x: Tensor, key_padding_mask: Any = None) -> Tensor:
+        x = self.attention(x, key_padding_mask)
+        return self.output(self.intermediate(x), x)
+
+
 class BertEncoder(Module):
     """The stack of post-LN blocks (``encoder.layer.0`` ...)."""
 
     def __init__(self, config: BERTConfig, source: RandomSource, rng: np.random.Generator, dtype: Any) -> None:
         super().__init__()
-        self.layer = ModuleList([
-            PostLNBlock(config.n_embd, config.n_head, config.intermediate_size, config.dropout,
-                        config.attention_dropout, config.layer_norm_eps, source, rng=rng, std=0.02, dtype=dtype)
-            for _ in range(config.n_layer)
-        ])
+        self.layer = ModuleList([BertLayer(config, source, rng, dtype) for _ in range(config.n_layer)])
 
     def forward(self, x: Tensor, key_padding_mask: Any) -> Tensor:
         for block in self.layer:
@@ -174,6 +254,8 @@ class BertOnlyMLMHead(Module):
 class BERT(Module):
     """A BERT encoder with its MLM head. ``model(input_ids)`` -> MLM logits (B, T, V); ``model.encode`` -> (B, T, C).
 
+    With ``config.mlm_head=False`` it is the bare encoder (Hugging Face's ``BertModel``): ``encode`` only.
+
     Parameter names and layouts are Hugging Face's ``BertForMaskedLM`` ones
     (``bert.encoder.layer.0.attention.self.query.weight`` is (out, in), PyTorch's Linear layout).
     """
@@ -187,7 +269,8 @@ class BERT(Module):
         rng = np.random.default_rng(config.seed)
         self.source = RandomSource(config.seed + 1)
         self.bert = BertBody(config, self.source, rng, dtype)
-        self.cls = BertOnlyMLMHead(config, self.bert.embeddings.word_embeddings.weight, rng, dtype)
+        self.cls = (BertOnlyMLMHead(config, self.bert.embeddings.word_embeddings.weight, rng, dtype)
+                    if config.mlm_head else None)
 
     @property
     def block_size(self) -> int:
@@ -226,16 +309,20 @@ class BERT(Module):
 
     def forward(self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None) -> Tensor:
         """MLM logits (B, T, V) at every position (the objective picks the masked ones)."""
+        if self.cls is None:
+            raise ValueError(
+                "this BERT has no MLM head (mlm_head=False: e.g. loaded from a bare BertModel or sentence-transformers "
+                "checkpoint, which holds no cls.predictions.* weights), so it gives no MLM logits; use "
+                "model.encode(input_ids, attention_mask) for its hidden states"
+            )
         return self.cls(self.encode(input_ids, attention_mask, token_type_ids))
 
     def flops_per_token(self, seq_len: int | None = None) -> float:
-        """Forward + backward FLOPs per token: 6·(N_non_embedding + V·C) + 12·L·T·C (see ``GPT.flops_per_token``)."""
-        from .presets import count_parameters
-
+        """Forward + backward FLOPs per token: 6·(N_non_embedding + V·C) + 12·L·T·C (``training_flops_per_token``)."""
         c = self.config
-        seq_len = c.max_position_embeddings if seq_len is None else seq_len
-        return 6.0 * (count_parameters(self, non_embedding=True) + c.vocab_size * c.n_embd) + \
-            12.0 * c.n_layer * seq_len * c.n_embd
+        decoder = c.vocab_size * c.n_embd if c.mlm_head else 0  # the tied MLM decoder is a real matmul
+        return training_flops_per_token(count_parameters(self) + decoder, c.n_layer,
+                                        c.max_position_embeddings if seq_len is None else seq_len, c.n_embd)
 
     def extra_repr(self) -> str:
         return f"{self.config}"

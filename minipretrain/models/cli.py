@@ -16,7 +16,8 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print one line per preset: shape, total and non-embedding parameters, FLOPs per token."""
-    from .presets import PRESETS, expected_parameters
+    from .accounting import expected_parameters, training_flops_per_token
+    from .presets import PRESETS
 
     print(f"{'preset':<10} {'layers':>6} {'heads':>5} {'width':>5} {'block':>5} {'vocab':>6} "
           f"{'params':>9} {'non-emb':>9} {'GFLOP/token':>11}  notes")
@@ -24,9 +25,9 @@ def run(args: argparse.Namespace) -> int:
         gpu_vocab = 50257 if preset.kind == "gpt" else 30522
         vocab = args.vocab_size or (70 if preset.description.startswith("CPU") else gpu_vocab)
         counts = expected_parameters(preset.kind, vocab, preset.n_layer, preset.n_embd, preset.block_size)
-        # 6·(N_non_embedding + V·C) + 12·L·T·C, as the models' flops_per_token (see GPT.flops_per_token).
-        flops = 6 * (counts["non_embedding"] + vocab * preset.n_embd) + \
-            12 * preset.n_layer * preset.block_size * preset.n_embd
+        # The models' own formula (their flops_per_token): the non-embedding weights plus the tied V·C projection.
+        flops = training_flops_per_token(counts["non_embedding"] + vocab * preset.n_embd, preset.n_layer,
+                                         preset.block_size, preset.n_embd)
         print(f"{name:<10} {preset.n_layer:>6} {preset.n_head:>5} {preset.n_embd:>5} {preset.block_size:>5} "
               f"{vocab:>6} {_human(counts['total']):>9} {_human(counts['non_embedding']):>9} "
               f"{flops / 1e9:>11.3f}  {preset.description}")

@@ -1,7 +1,7 @@
 """GPT: the GPT-2 architecture (Radford et al. 2019), as nanoGPT and Hugging Face's GPT2LMHeadModel.
 
     ids (B, T) ─ wte ─┐
-    positions ── wpe ─┴─ + ─ dropout ─ [PreLNBlock] × n_layer ─ ln_f ─ @ wteᵀ ─ logits (B, T, V)
+    positions ── wpe ─┴─ + ─ dropout ─ [Block] × n_layer ─ ln_f ─ @ wteᵀ ─ logits (B, T, V)
 
 Learned absolute positions, pre-LN blocks, GELU (tanh approximation), a final LayerNorm, and the output
 projection tied to the token embedding (one Parameter read twice). Weights start at N(0, 0.02²); the two
@@ -19,8 +19,10 @@ import numpy as np
 from .. import ops
 from ..autograd.tensor import Tensor
 from ..backend import array_module
-from ..nn import Dropout, Embedding, KVCache, LayerNorm, Module, ModuleList, Parameter, PreLNBlock, RandomSource
-from ..nn.transformer import as_padding_mask
+from ..nn import Conv1D, Dropout, Embedding, KVCache, LayerNorm, Module, ModuleList, Parameter, RandomSource
+from ..nn.kv_cache import LayerCache
+from ..nn.layers import as_padding_mask
+from .accounting import count_parameters, training_flops_per_token
 
 
 @dataclass
@@ -63,21 +65,89 @@ class GPTConfig:
         return asdict(self)
 
 
+def residual_projection_std(config: GPTConfig) -> float:
+    """0.02/√(2·n_layer): the init of the two projections that write into the residual stream (GPT-2, §2.3)."""
+    return 0.02 / math.sqrt(2 * config.n_layer)
+
+
+class CausalSelfAttention(Module):
+    """GPT-2 multi-head self-attention: one fused QKV projection ``c_attn`` (C -> 3C), causal SDPA, ``c_proj``.
+
+    Shapes: x (B, T, C) -> (B, T, C); B batch, T length, C = n_embd, H heads, D = C / H.
+    """
+
+    def __init__(self, config: GPTConfig, source: RandomSource, rng: np.random.Generator) -> None:
+        super().__init__()
+        c, dtype = config, np.dtype(config.dtype)
+        self.n_head, self.n_embd = c.n_head, c.n_embd
+        self.c_attn = Conv1D(c.n_embd, 3 * c.n_embd, c.bias, rng=rng, dtype=dtype)
+        self.c_proj = Conv1D(c.n_embd, c.n_embd, c.bias, rng=rng, std=residual_projection_std(c), dtype=dtype)
+        self.attn_dropout_p = c.dropout
+        self.source = source
+        self.resid_dropout = Dropout(c.dropout, source)
+
+    def forward(self, x: Tensor, key_padding_mask: Any = None, cache: LayerCache | None = None,
+                past_length: int = 0) -> Tensor:
+        batch, length, width = x.shape
+        head_dim = width // self.n_head
+        # (B, T, 3C) -> (3, B, H, T, D): one projection, then views; no per-head Python loop.
+        qkv = self.c_attn(x).reshape(batch, length, 3, self.n_head, head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        if cache is not None:
+            # Decoding (under no_grad): append this step's keys/values, attend over everything cached.
+            k, v = cache.append(k.data, v.data, past_length)
+        dropout_p = self.attn_dropout_p if self.training else 0.0
+        y = ops.scaled_dot_product_attention(q, k, v, causal=True, key_padding_mask=key_padding_mask,
+                                             dropout_p=dropout_p, rng=self.source.generator if dropout_p else None)
+        y = y.permute(0, 2, 1, 3).reshape(batch, length, width)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(Module):
+    """GPT-2's feed-forward block: ``c_fc`` (C -> 4C), GELU (tanh), ``c_proj`` (4C -> C), dropout."""
+
+    def __init__(self, config: GPTConfig, source: RandomSource, rng: np.random.Generator) -> None:
+        super().__init__()
+        c, dtype = config, np.dtype(config.dtype)
+        self.c_fc = Conv1D(c.n_embd, 4 * c.n_embd, c.bias, rng=rng, dtype=dtype)
+        self.c_proj = Conv1D(4 * c.n_embd, c.n_embd, c.bias, rng=rng, std=residual_projection_std(c), dtype=dtype)
+        self.dropout = Dropout(c.dropout, source)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.dropout(self.c_proj(ops.gelu(self.c_fc(x), approximate="tanh")))
+
+
+class Block(Module):
+    """GPT-2 block, normalisation *before* each sub-layer:  x += attn(ln_1(x));  x += mlp(ln_2(x)).
+
+    The residual stream itself is never normalised, which is what lets deep pre-LN stacks train without warmup
+    tricks; the model adds one final LayerNorm (``ln_f``) instead.
+    """
+
+    def __init__(self, config: GPTConfig, source: RandomSource, rng: np.random.Generator) -> None:
+        super().__init__()
+        dtype = np.dtype(config.dtype)
+        self.ln_1 = LayerNorm(config.n_embd, config.layer_norm_eps, config.bias, dtype=dtype)
+        self.attn = CausalSelfAttention(config, source, rng)
+        self.ln_2 = LayerNorm(config.n_embd, config.layer_norm_eps, config.bias, dtype=dtype)
+        self.mlp = MLP(config, source, rng)
+
+    def forward(self, x: Tensor, key_padding_mask: Any = None, cache: LayerCache | None = None,
+                past_length: int = 0) -> Tensor:
+        x = x + self.attn(self.ln_1(x), key_padding_mask, cache, past_length)
+        return x + self.mlp(self.ln_2(x))
+
+
 class GPTTransformer(Module):
     """The body (Hugging Face's ``GPT2Model``): embeddings, blocks, final LayerNorm."""
 
     def __init__(self, config: GPTConfig, source: RandomSource, rng: np.random.Generator) -> None:
         super().__init__()
         dtype = np.dtype(config.dtype)
-        proj_std = 0.02 / math.sqrt(2 * config.n_layer)
         self.wte = Embedding(config.vocab_size, config.n_embd, rng=rng, dtype=dtype)
         self.wpe = Embedding(config.block_size, config.n_embd, rng=rng, dtype=dtype)
         self.drop = Dropout(config.dropout, source)
-        self.h = ModuleList([
-            PreLNBlock(config.n_embd, config.n_head, config.dropout, config.bias, config.layer_norm_eps, source,
-                       rng=rng, proj_std=proj_std, dtype=dtype)
-            for _ in range(config.n_layer)
-        ])
+        self.h = ModuleList([Block(config, source, rng) for _ in range(config.n_layer)])
         self.ln_f = LayerNorm(config.n_embd, config.layer_norm_eps, config.bias, dtype=dtype)
 
 
@@ -178,20 +248,11 @@ class GPT(Module):
 
     # ----------------------------------------------------------------- cost
     def flops_per_token(self, seq_len: int | None = None) -> float:
-        """Forward + backward model FLOPs per token at sequence length ``seq_len`` (default block_size).
-
-        6·N + 12·L·T·C, as in PaLM (appendix B) and nanoGPT's MFU estimate: each matrix-multiply weight costs
-        2 FLOPs per token forward and 4 backward; attention's QKᵀ and PV add 2·2·T·C per layer forward, times 3
-        with backward. N counts the weights that are multiplied: the non-embedding parameters *plus* the tied
-        output projection V·C (a real matmul, though its weight is the embedding); the position table is a
-        lookup and costs nothing. LayerNorms, GELU, softmax and biases are left out, as usual.
-        """
-        from .presets import count_parameters
-
+        """Forward + backward model FLOPs per token at ``seq_len`` (default block_size): 6·N + 12·L·T·C with N
+        the non-embedding parameters plus the tied output projection V·C (see ``training_flops_per_token``)."""
         c = self.config
-        seq_len = c.block_size if seq_len is None else seq_len
-        matmul_weights = count_parameters(self, non_embedding=True) + c.vocab_size * c.n_embd
-        return 6.0 * matmul_weights + 12.0 * c.n_layer * seq_len * c.n_embd
+        return training_flops_per_token(count_parameters(self) + c.vocab_size * c.n_embd, c.n_layer,
+                                        c.block_size if seq_len is None else seq_len, c.n_embd)
 
     def extra_repr(self) -> str:
         return f"{self.config}"

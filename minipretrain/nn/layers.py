@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops
+from ..backend import array_module
 from ..autograd.tensor import Tensor
 from .module import Module, RandomSource
 from .parameter import Parameter
@@ -34,16 +35,19 @@ class Linear(Module):
     Shapes: x (..., in) -> y (..., out).
     """
 
+    weight_is_out_by_in = True
+
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *, rng: np.random.Generator,
                  std: float = 0.02, dtype: Any = np.float32) -> None:
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
-        self.weight = normal_parameter((out_features, in_features), std, rng, dtype)
+        shape = (out_features, in_features) if self.weight_is_out_by_in else (in_features, out_features)
+        self.weight = normal_parameter(shape, std, rng, dtype)
         self.bias = constant_parameter((out_features,), 0.0, dtype) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
         flat = x.reshape(-1, self.in_features) if x.ndim != 2 else x
-        y = ops.matmul(flat, ops.transpose(self.weight))
+        y = ops.matmul(flat, ops.transpose(self.weight) if self.weight_is_out_by_in else self.weight)
         if self.bias is not None:
             y = y + self.bias
         return y.reshape(*x.shape[:-1], self.out_features) if x.ndim != 2 else y
@@ -52,29 +56,14 @@ class Linear(Module):
         return f"in={self.in_features}, out={self.out_features}, bias={self.bias is not None}"
 
 
-class Conv1D(Module):
+class Conv1D(Linear):
     """y = x W + b with W of shape (in, out): GPT-2's ``Conv1D`` layout (a Linear with the weight transposed).
 
     GPT-2 keeps this layout for historical reasons; we keep it too so checkpoints load without transposes.
     Shapes: x (..., in) -> y (..., out).
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, *, rng: np.random.Generator,
-                 std: float = 0.02, dtype: Any = np.float32) -> None:
-        super().__init__()
-        self.in_features, self.out_features = in_features, out_features
-        self.weight = normal_parameter((in_features, out_features), std, rng, dtype)
-        self.bias = constant_parameter((out_features,), 0.0, dtype) if bias else None
-
-    def forward(self, x: Tensor) -> Tensor:
-        flat = x.reshape(-1, self.in_features) if x.ndim != 2 else x
-        y = ops.matmul(flat, self.weight)
-        if self.bias is not None:
-            y = y + self.bias
-        return y.reshape(*x.shape[:-1], self.out_features) if x.ndim != 2 else y
-
-    def extra_repr(self) -> str:
-        return f"in={self.in_features}, out={self.out_features}, bias={self.bias is not None}"
+    weight_is_out_by_in = False
 
 
 class Embedding(Module):
@@ -126,3 +115,11 @@ class Dropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+def as_padding_mask(attention_mask: Any, like: Tensor) -> Any:
+    """``attention_mask`` (B, T) of 1/0 or bool as an array on ``like``'s device, or None when absent."""
+    if attention_mask is None:
+        return None
+    mask = attention_mask.data if isinstance(attention_mask, Tensor) else attention_mask
+    return array_module(like.data).asarray(mask).astype(bool)

@@ -4,25 +4,26 @@
 - :class:`MaskedLanguageModeling` ("mlm", BERT): predict hidden tokens from both sides (80/10/10).
 
 Each has ``prepare(batch, rng) -> PreparedBatch`` (host arrays, labels -100 where nothing is predicted)
-and ``loss(model, prepared, reduction) -> (loss, metrics)``; :func:`accumulate_gradients` shows how the two
-combine into token-weighted gradient accumulation.
+and ``loss(model, prepared, reduction) -> (loss, metrics)``; :func:`token_weighted_loss` is how the two
+combine into token-weighted gradient accumulation (the trainer's step and evaluation both run it).
 """
 from __future__ import annotations
 
 from typing import Any
 
 from ..ops.cross_entropy import IGNORE_INDEX
-from .accumulation import accumulate_gradients
+from .accumulation import LossTotals, accumulate_gradients, token_weighted_loss
 from .base import Objective, PreparedBatch
 from .causal import CausalLanguageModeling
 from .masked import MaskedLanguageModeling
 
-#: Objective classes by their short name (the ``objective=`` of configs and the dataset).
+#: Objective classes by their short name (the ``objective=`` of configs and the dataset). A new objective is a
+#: file of its own plus one line here.
 OBJECTIVES: dict[str, type[Objective]] = {"clm": CausalLanguageModeling, "mlm": MaskedLanguageModeling}
 
 
 def make_objective(name: str, model: Any, tokenizer: Any = None, **options: Any) -> Objective:
-    """Build the objective called ``name`` ("clm" or "mlm") for ``model``; ``options`` go to its constructor."""
+    """Build the objective called ``name`` (see ``OBJECTIVES``) for ``model``; ``options`` go to its constructor."""
     try:
         cls = OBJECTIVES[name]
     except KeyError:
@@ -30,7 +31,22 @@ def make_objective(name: str, model: Any, tokenizer: Any = None, **options: Any)
     return cls(model, tokenizer, **options)
 
 
+def data_layout(name: str) -> str:
+    """The dataset window layout ("clm" or "mlm") that the objective called ``name`` trains on."""
+    if name not in OBJECTIVES:
+        raise ValueError(f"unknown objective {name!r}; choose one of {sorted(OBJECTIVES)}")
+    return OBJECTIVES[name].data_layout
+
+
+def default_objective(model_kind: str) -> str:
+    """The name of the first registered objective that trains models of ``model_kind`` ("gpt" -> "clm")."""
+    for name, cls in OBJECTIVES.items():
+        if cls.model_kind == model_kind:
+            return name
+    raise ValueError(f"no registered objective trains a {model_kind!r} model; objectives: {sorted(OBJECTIVES)}")
+
+
 __all__ = [
-    "IGNORE_INDEX", "OBJECTIVES", "CausalLanguageModeling", "MaskedLanguageModeling", "Objective", "PreparedBatch",
-    "accumulate_gradients", "make_objective",
+    "IGNORE_INDEX", "LossTotals", "OBJECTIVES", "CausalLanguageModeling", "MaskedLanguageModeling", "Objective", "PreparedBatch",
+    "accumulate_gradients", "data_layout", "default_objective", "make_objective", "token_weighted_loss",
 ]

@@ -1,4 +1,4 @@
-"""Gradient accumulation that weights every target token equally, however the micro-batches split them.
+"""Token-weighted loss over several prepared batches: the one loop that training and evaluation share.
 
 With k micro-batches holding N_1 … N_k targets (N = Σ N_i), the full batch's mean loss is
 
@@ -10,15 +10,67 @@ equal (causal LM without padding); with masked LM, where each micro-batch masks 
 tokens, it over-weights the tokens of sparsely masked micro-batches. Because N must be known before the
 first backward, all micro-batches are prepared (masked) first — that is why ``prepare`` and ``loss`` are
 separate steps of an :class:`~minipretrain.objectives.Objective`.
+
+:func:`token_weighted_loss` is that loop; ``PreTrainer.train_step`` runs it with ``backward=True`` and
+``minipretrain.evaluation.evaluate`` with ``backward=False`` (every target of a split counts once).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .base import Objective
+from .base import Objective, PreparedBatch
+
+
+@dataclass
+class LossTotals:
+    """Sums over the batches scored: Σ NLL (nats), Σ correct arg-max predictions, Σ targets, Σ input tokens.
+
+    Means come only at the end (``loss``, ``accuracy``), so every target weighs the same.
+    """
+
+    loss_sum: float = 0.0
+    correct: float = 0.0
+    num_targets: int = 0
+    num_tokens: int = 0
+
+    @property
+    def loss(self) -> float:
+        """Mean NLL per target (0 when there is none)."""
+        return self.loss_sum / max(self.num_targets, 1)
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / max(self.num_targets, 1)
+
+
+def token_weighted_loss(objective: Objective, model: Any, prepared: Iterable[PreparedBatch],
+                        backward: bool = False) -> LossTotals:
+    """Score ``prepared`` batches so that every target counts once, however the batches split them.
+
+    With ``backward=True`` (a training step) the batches are a sequence, N is counted first and each batch's
+    ``L_sum,i / N`` is back-propagated: the parameters' ``.grad`` gain the full batch's mean-loss gradient
+    (call ``zero_grad()`` before). Batches without a target add their tokens and nothing else; if none has a
+    target, no backward runs.
+    """
+    if backward:
+        prepared = list(prepared)
+        scale = 1.0 / max(sum(p.num_targets for p in prepared), 1)
+    totals = LossTotals()
+    for batch in prepared:
+        totals.num_tokens += int(batch.input_ids.size)
+        if batch.num_targets == 0:
+            continue
+        loss, metrics = objective.loss(model, batch, reduction="sum")
+        if backward:
+            (loss * scale).backward()
+        totals.loss_sum += float(loss.item())
+        totals.correct += float(metrics["accuracy"]) * batch.num_targets
+        totals.num_targets += batch.num_targets
+    return totals
 
 
 def accumulate_gradients(
@@ -27,30 +79,11 @@ def accumulate_gradients(
     micro_batches: Sequence[Any],
     rng: np.random.Generator | None = None,
 ) -> dict[str, float]:
-    """Add the full batch's mean-loss gradient to the parameters' ``.grad``, one micro-batch at a time.
+    """Prepare ``micro_batches`` (host data batches) with ``rng``, then :func:`token_weighted_loss` them with
+    ``backward=True``: the full batch's mean-loss gradient is *added* to ``.grad``.
 
-    Gradients are *added* (call ``optimizer.zero_grad()`` before). Micro-batches without any target
-    contribute nothing; if no micro-batch has a target, no backward runs.
-
-    Args:
-        objective: the objective whose ``prepare`` and ``loss(reduction="sum")`` are used.
-        model: the model being trained.
-        micro_batches: data batches (host arrays), all prepared before the first backward.
-        rng: passed to ``objective.prepare`` (the objective's own generator when None).
-
-    Returns:
-        ``loss`` (mean over all targets), ``accuracy`` (over all targets) and ``num_targets`` (N).
+    Returns ``loss`` (mean over all targets), ``accuracy`` (over all targets) and ``num_targets`` (N).
     """
-    prepared = [objective.prepare(batch, rng) for batch in micro_batches]
-    total_targets = sum(p.num_targets for p in prepared)
-    loss_sum = 0.0
-    correct = 0.0
-    for batch in prepared:
-        if batch.num_targets == 0:
-            continue
-        loss, metrics = objective.loss(model, batch, reduction="sum")
-        (loss * (1.0 / total_targets)).backward()
-        loss_sum += metrics["loss"] * metrics["num_targets"]
-        correct += metrics["accuracy"] * metrics["num_targets"]
-    denominator = max(total_targets, 1)
-    return {"loss": loss_sum / denominator, "accuracy": correct / denominator, "num_targets": float(total_targets)}
+    totals = token_weighted_loss(objective, model, [objective.prepare(b, rng) for b in micro_batches],
+                                 backward=True)
+    return {"loss": totals.loss, "accuracy": totals.accuracy, "num_targets": float(totals.num_targets)}

@@ -73,10 +73,12 @@ class Objective(ABC):
 
     name: ClassVar[str] = ""
     model_kind: ClassVar[str] = ""
+    #: How ``PretrainingDataset`` cuts windows for it: "clm" (a contiguous token stream, seq_len + 1 tokens)
+    #: or "mlm" (``[CLS] … [SEP]`` with padding). A new objective picks the layout its ``prepare`` expects.
+    data_layout: ClassVar[str] = "clm"
 
     def __init__(self, model: Any) -> None:
-        self._check_model(model)
-        self.model = model
+        self.check_model(model)  # the model is checked, not kept: ``loss`` is given the model it scores
 
     # ----------------------------------------------------------------- the two steps
     @abstractmethod
@@ -100,7 +102,7 @@ class Objective(ABC):
         """
         if reduction not in _REDUCTIONS:
             raise ValueError(f"{type(self).__name__}.loss: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-        self._check_model(model)
+        self.check_model(model)
         device = getattr(model, "device", "cpu")
         input_ids = to_device(prepared.input_ids, device)
         attention_mask = to_device(prepared.attention_mask, device)
@@ -131,7 +133,8 @@ class Objective(ABC):
         mean_loss = total / denominator if reduction == "sum" else total
         return {"loss": float(mean_loss), "accuracy": correct / denominator, "num_targets": float(num_targets)}
 
-    def _check_model(self, model: Any) -> None:
+    def check_model(self, model: Any) -> None:
+        """Refuse a model of another kind than :attr:`model_kind`, with what goes with what."""
         kind = _model_kind(model)
         if kind != self.model_kind:
             raise ValueError(

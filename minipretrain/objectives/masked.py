@@ -40,6 +40,7 @@ class MaskedLanguageModeling(Objective):
 
     name = "mlm"
     model_kind = "bert"
+    data_layout = "mlm"
 
     def __init__(
         self,

@@ -1,6 +1,9 @@
 """Every differentiable op of minipretrain: a ``Function`` with a hand-derived backward, and a functional form.
 
-One file per family; ``reference`` holds the fused ops rebuilt from primitives for cross-checking.
+One file per op family, each telling the whole story: the Function (forward and backward side by side, the
+math in its docstring, each backward step naming the forward line it undoes), its functional wrapper right
+after it, and, for a fused op, its composed reference (``*_reference``: the same computation from primitive
+ops, so autograd derives the gradient independently). Tests: ``tests/test_ops_<family>.py``.
 """
 from .activations import gelu
 from .attention import scaled_dot_product_attention

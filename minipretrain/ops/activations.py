@@ -6,6 +6,7 @@ from typing import Any
 
 from ..autograd.function import Context, Function
 from ..backend import array_module
+from . import elementwise as ew
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
@@ -23,8 +24,9 @@ def _erf(x: Any) -> Any:
 class GeluTanh(Function):
     """GELU, tanh approximation (Hendrycks & Gimpel; GPT-2's ``gelu_new``).
 
-    y = ½x(1 + tanh u),  u = √(2/π)(x + 0.044715x³)
-    dy/dx = ½(1 + tanh u) + ½x(1 - tanh²u) · √(2/π)(1 + 3·0.044715x²)
+    Forward: (1) u = √(2/π)(x + 0.044715x³);  (2) t = tanh u;  (3) y = ½x(1 + t).
+    dy/dx = ½(1 + t)  [term 1: the x in (3)]  +  ½x · (1 - t²) · √(2/π)(1 + 3·0.044715x²)
+            [term 2: through t: (3) -> (2) gives 1 - t², (2) -> (1) gives du/dx].
     """
 
     @staticmethod
@@ -46,23 +48,24 @@ class GeluTanh(Function):
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[Any]:
         x, tanh_u = ctx.saved
-        derivative = 1 - tanh_u * tanh_u
-        derivative *= x
+        # In place, as the forward (these arrays are B·T·4C): term 2 first, then term 1, then the common ½.
+        derivative = 1 - tanh_u * tanh_u  # (2) dt/du = 1 - t²
+        derivative *= x  # (3) the x multiplying t
         du_dx = x * x
         du_dx *= 3 * 0.044715 * _SQRT_2_OVER_PI
-        du_dx += _SQRT_2_OVER_PI
-        derivative *= du_dx  # ½x(1 - tanh²u)·du/dx, without the ½ yet
+        du_dx += _SQRT_2_OVER_PI  # (1) du/dx = √(2/π)(1 + 3·0.044715x²)
+        derivative *= du_dx  # term 2 without its ½: x(1 - t²)·du/dx
         derivative += tanh_u
-        derivative += 1
+        derivative += 1  # + term 1 without its ½: (1 + t)
         derivative *= 0.5
-        derivative *= grad
+        derivative *= grad  # chain rule: dL/dx = dy/dx · dL/dy
         return (derivative,)
 
 
 class GeluErf(Function):
     """GELU, exact form (BERT):  y = x·Φ(x) = ½x(1 + erf(x/√2)).
 
-    dy/dx = Φ(x) + x·φ(x),  φ(x) = exp(-x²/2)/√(2π)
+    dy/dx = Φ(x) [term 1: d(x)·Φ]  +  x·φ(x) [term 2: x·dΦ],  φ(x) = exp(-x²/2)/√(2π)
     """
 
     @staticmethod
@@ -74,8 +77,8 @@ class GeluErf(Function):
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[Any]:
         x, cdf = ctx.saved
-        pdf = array_module(x).exp(-0.5 * x * x) * _INV_SQRT_2PI
-        return (grad * (cdf + x * pdf),)
+        pdf = array_module(x).exp(-0.5 * x * x) * _INV_SQRT_2PI  # φ(x) = Φ'(x)
+        return (grad * (cdf + x * pdf),)  # term 1 + term 2
 
 
 def gelu(x: Any, approximate: str = "tanh") -> Any:
@@ -85,3 +88,8 @@ def gelu(x: Any, approximate: str = "tanh") -> Any:
     if approximate in ("none", "erf"):
         return GeluErf.apply(x)
     raise ValueError(f"gelu: approximate must be 'tanh' or 'none' (exact erf), got {approximate!r}")
+
+
+def gelu_tanh_reference(x: Any) -> Any:
+    """Composed reference: ½x(1 + tanh(√(2/π)(x + 0.044715x³))) from mul, pow, add and tanh."""
+    return 0.5 * x * (1.0 + ew.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x**3)))

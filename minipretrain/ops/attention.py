@@ -2,18 +2,19 @@
 
 Shapes: q (B, H, Tq, D), k (B, H, Tk, D), v (B, H, Tk, Dv); output (B, H, Tq, Dv).
 
-Forward:
-    S = q kᵀ · s          scores, s = 1/√D by default
-    S = -∞ where masked   (causal: key j after query i; padding: key j is padding)
-    P = softmax(S)        along the keys
-    P̃ = P ⊙ M / (1-p)     attention dropout (M a 0/1 keep mask; P̃ = P without dropout)
-    O = P̃ v
+Forward, numbered for the backward:
+    (1) S = q kᵀ · s          scores, s = 1/√D by default
+    (2) S = -∞ where masked   (causal: key j after query i; padding: key j is padding)
+    (3) P = softmax(S)        along the keys
+    (4) P̃ = P ⊙ M / (1-p)     attention dropout (M a 0/1 keep mask; P̃ = P without dropout)
+    (5) O = P̃ v
 
-Backward, given dO = dL/dO (every product batched over B and H):
-    dv = P̃ᵀ dO
-    dP̃ = dO vᵀ,   dP = dP̃ ⊙ M / (1-p)
-    dS = P ⊙ (dP - Σⱼ dPⱼ Pⱼ)     the softmax Jacobian applied row by row
-    dq = dS k · s,   dk = dSᵀ q · s
+Backward, given dO = dL/dO (every product batched over B and H), each step undoing one forward line:
+    from (5):  dv = P̃ᵀ dO,   dP̃ = dO vᵀ
+    from (4):  dP = dP̃ ⊙ M / (1-p)
+    from (3):  dS = P ⊙ (dP - Σⱼ dPⱼ Pⱼ)     the softmax Jacobian applied row by row
+    from (2):  nothing: a masked score has P = 0, hence dS = 0
+    from (1):  dq = dS k · s,   dk = dSᵀ q · s
 Masked scores get P = 0, hence dS = 0: nothing flows to what was not attended to. The forward saves P (and
 M), the same trade llm.c makes: O(T²) memory per head, but no recomputation of the softmax.
 """
@@ -22,9 +23,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..autograd.function import Context, Function
+from ..autograd.function import Context, Function, constant
 from ..backend import array_module
+from . import select, shape
 from .dropout import keep_mask
+from .linalg import matmul
+from .softmax import softmax_reference
 
 
 def attention_mask(xp: Any, tq: int, tk: int, causal: bool, key_padding_mask: Any) -> Any:
@@ -88,15 +92,19 @@ class ScaledDotProductAttention(Function):
         q, k, v, probs, keep = ctx.saved
         scale = q.dtype.type(ctx.scale)
         dropped = probs if keep is None else probs * keep
+        # from (5) O = P̃ v
         grad_v = dropped.swapaxes(-1, -2) @ grad
         grad_probs = grad @ v.swapaxes(-1, -2)
+        # from (4) P̃ = P ⊙ M / (1-p): keep already holds M / (1-p)
         if keep is not None:
             grad_probs *= keep
-        # dS = P ⊙ (dP - Σⱼ dPⱼ Pⱼ), computed in dP's own buffer (the (B, H, Tq, Tk) arrays dominate memory).
+        # from (3) P = softmax(S): dS = P ⊙ (dP - Σⱼ dPⱼ Pⱼ), in dP's own buffer (the (B, H, Tq, Tk) arrays
+        # dominate memory). (2) needs no step: masked entries have P = 0, so their dS is 0 here.
         row_dot = (grad_probs * probs).sum(axis=-1, keepdims=True)
         grad_probs -= row_dot
         grad_scores = grad_probs
         grad_scores *= probs
+        # from (1) S = q kᵀ · s
         grad_q = grad_scores @ k
         grad_q *= scale
         grad_k = grad_scores.swapaxes(-1, -2) @ q
@@ -115,8 +123,6 @@ def scaled_dot_product_attention(q: Any, k: Any, v: Any, causal: bool = False, k
         dropout_p: attention-probability dropout (pass ``rng``, a seeded generator); 0 in evaluation.
         scale: defaults to 1/√D.
     """
-    from ..autograd.tensor import Tensor
-
     if q.ndim != 4 or k.ndim != 4 or v.ndim != 4:
         raise ValueError(f"attention needs q, k, v of shape (B, H, T, D); got {q.shape}, {k.shape}, {v.shape}")
     if k.shape[:-1] != v.shape[:-1] or q.shape[:2] != k.shape[:2] or q.shape[-1] != k.shape[-1]:
@@ -126,8 +132,7 @@ def scaled_dot_product_attention(q: Any, k: Any, v: Any, causal: bool = False, k
     if dropout_p > 0.0 and rng is None:
         raise ValueError("attention: dropout_p > 0 needs a seeded generator (rng=...)")
     if key_padding_mask is not None:
-        key_padding_mask = key_padding_mask.data if isinstance(key_padding_mask, Tensor) else key_padding_mask
-        key_padding_mask = array_module(q.data).asarray(key_padding_mask)
+        key_padding_mask = constant(key_padding_mask, like=q)
         if key_padding_mask.shape != (k.shape[0], k.shape[2]):
             raise ValueError(
                 f"attention: key_padding_mask must have shape (B, Tk) = {(k.shape[0], k.shape[2])}, "
@@ -135,3 +140,28 @@ def scaled_dot_product_attention(q: Any, k: Any, v: Any, causal: bool = False, k
             )
     return ScaledDotProductAttention.apply(q, k, v, key_padding_mask, causal=causal, dropout_p=dropout_p,
                                            rng=rng, scale=scale)
+
+
+def attention_reference(q: Any, k: Any, v: Any, causal: bool = False, key_padding_mask: Any = None,
+                        keep: Any = None, scale: float | None = None) -> Any:
+    """Composed reference: softmax(q kᵀ · scale, masked) ⊙ keep @ v from matmul, masked_fill and the composed
+    softmax, so autograd derives the gradient the fused op writes by hand.
+
+    Its masks are built here, independently of the fused op's ``attention_mask``: a bug in either shows up as
+    a disagreement. ``keep`` is an explicit dropout multiplier (0 or 1/(1-p)), so the reference can replay the
+    fused op's dropout. Fully masked rows are not supported here (the fused op returns zeros for them).
+    """
+    xp = array_module(q.data)
+    tq, tk = q.shape[-2], k.shape[-2]
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    scores = matmul(q, shape.transpose(k, -1, -2)) * scale
+    blocked = xp.zeros((1, 1, tq, tk), dtype=bool)
+    if causal:  # the queries are the last tq positions: query i may not see key j when j - i > tk - tq
+        blocked = blocked | xp.triu(xp.ones((tq, tk), dtype=bool), k=tk - tq + 1)[None, None]
+    if key_padding_mask is not None:  # 0 / False marks a padding key
+        blocked = blocked | (xp.asarray(key_padding_mask) == 0)[:, None, None, :]
+    scores = select.masked_fill(scores, blocked, -1e30 if q.dtype == xp.float64 else -1e9)
+    probs = softmax_reference(scores)
+    if keep is not None:
+        probs = probs * keep
+    return matmul(probs, v)

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..autograd.function import Context, Function
+from ..autograd.function import Context, Function, constant
 from ..backend import array_module
-from .softmax import stable_log_softmax
+from . import reduce
+from .softmax import log_softmax_reference, stable_log_softmax
 
 IGNORE_INDEX = -100
 _REDUCTIONS = ("mean", "sum", "none")
@@ -32,7 +33,7 @@ class CrossEntropy(Function):
         nll = -log_probs[rows, safe_targets] * valid
         count = int(valid.sum())
         ctx.save_for_backward(log_probs, safe_targets, valid)
-        ctx.meta = (reduction, max(count, 1))
+        ctx.reduction, ctx.count = reduction, max(count, 1)
         if reduction == "none":
             return nll
         total = nll.sum()
@@ -41,10 +42,12 @@ class CrossEntropy(Function):
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[Any, None]:
         log_probs, targets, valid = ctx.saved
-        reduction, count = ctx.meta
+        reduction, count = ctx.reduction, ctx.count
         xp = array_module(log_probs)
+        # dℓₙ/dzₙ = softmax(zₙ) (1, from logsumexp)  -  onehot(tₙ) (2, from -zₙ[tₙ])
         grad_logits = xp.exp(log_probs)
         grad_logits[xp.arange(len(targets)), targets] -= 1
+        # then the reduction's chain rule: ignored rows get 0, "mean" divides by the count of the others
         if reduction == "none":
             weight = grad * valid
         else:
@@ -59,11 +62,9 @@ def cross_entropy(logits: Any, targets: Any, ignore_index: int = IGNORE_INDEX, r
     Targets equal to ``ignore_index`` (-100, as PyTorch and Hugging Face) are skipped; ``reduction`` is
     "mean" over the non-ignored targets, "sum", or "none" (one loss per target, shape of ``targets``).
     """
-    from ..autograd.tensor import Tensor
-
     if reduction not in _REDUCTIONS:
         raise ValueError(f"cross_entropy: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    target_array = targets.data if isinstance(targets, Tensor) else array_module(logits.data).asarray(targets)
+    target_array = constant(targets, like=logits)
     if target_array.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: targets must be integer class ids, got dtype {target_array.dtype}")
     if logits.shape[:-1] != target_array.shape:
@@ -80,3 +81,15 @@ def cross_entropy(logits: Any, targets: Any, ignore_index: int = IGNORE_INDEX, r
     flat_logits = logits.reshape(-1, vocab)
     loss = CrossEntropy.apply(flat_logits, target_array.reshape(-1), ignore_index=ignore_index, reduction=reduction)
     return loss.reshape(target_array.shape) if reduction == "none" else loss
+
+
+def cross_entropy_reference(logits: Any, targets: Any, ignore_index: int = IGNORE_INDEX) -> Any:
+    """Composed reference: mean over non-ignored rows of -log_softmax(logits)[row, target], by indexing and a
+    masked mean (autograd derives its gradient)."""
+    xp = array_module(logits.data)
+    targets = xp.asarray(targets).reshape(-1)
+    flat = logits.reshape(-1, logits.shape[-1])
+    valid = targets != ignore_index
+    picked = log_softmax_reference(flat)[xp.arange(len(targets)), xp.where(valid, targets, 0)]
+    weights = valid.astype(logits.dtype) / max(int(valid.sum()), 1)
+    return -reduce.sum(picked * weights)

@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..autograd.function import Context, Function
-from ..backend import array_module
 
 
 def keep_mask(shape: tuple[int, ...], p: float, rng: Any, dtype: Any) -> Any:
@@ -41,7 +40,3 @@ def dropout(x: Any, p: float, rng: Any, training: bool = True) -> Any:
         raise ValueError("dropout: pass a seeded generator (rng=np.random.default_rng(seed)) so runs repeat exactly")
     return Dropout.apply(x, p=p, rng=rng)
 
-
-def default_rng(seed: int, like: Any = None) -> Any:
-    """A seeded generator of the same array module as ``like`` (NumPy by default)."""
-    return array_module(like).random.default_rng(seed)

@@ -1,4 +1,10 @@
-"""Element-wise arithmetic and the simple nonlinearities. Binary ops broadcast as NumPy does."""
+"""Element-wise arithmetic and the simple nonlinearities. Binary ops broadcast as NumPy does.
+
+Each Function is followed by its functional form. The convention of every op file: arrays that backward needs
+go through ``ctx.save_for_backward``, shapes and options are ``ctx`` attributes, and a gradient is computed
+only for an input whose ``ctx.needs_input_grad`` is True (``None`` otherwise). Binary ops take a Python
+number on either side: ``Function.apply`` lifts it to the dtype of the Tensor beside it.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -11,33 +17,51 @@ from ._broadcast import unbroadcast
 class Add(Function):
     """z = a + b.   dL/da = dL/dz,  dL/db = dL/dz  (each summed over the axes it was broadcast along)."""
 
+    lifts_constants = True
+
     @staticmethod
     def forward(ctx: Context, a: Any, b: Any) -> Any:
-        ctx.shapes = (a.shape, b.shape)
+        ctx.a_shape, ctx.b_shape = a.shape, b.shape
         return a + b
 
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[Any, Any]:
-        a_shape, b_shape = ctx.shapes
-        return unbroadcast(grad, a_shape), unbroadcast(grad, b_shape)
+        grad_a = unbroadcast(grad, ctx.a_shape) if ctx.needs_input_grad[0] else None
+        grad_b = unbroadcast(grad, ctx.b_shape) if ctx.needs_input_grad[1] else None
+        return grad_a, grad_b
+
+
+def add(a: Any, b: Any) -> Any:
+    """a + b (broadcasting; either may be a Python number)."""
+    return Add.apply(a, b)
 
 
 class Sub(Function):
     """z = a - b.   dL/da = dL/dz,  dL/db = -dL/dz."""
 
+    lifts_constants = True
+
     @staticmethod
     def forward(ctx: Context, a: Any, b: Any) -> Any:
-        ctx.shapes = (a.shape, b.shape)
+        ctx.a_shape, ctx.b_shape = a.shape, b.shape
         return a - b
 
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[Any, Any]:
-        a_shape, b_shape = ctx.shapes
-        return unbroadcast(grad, a_shape), unbroadcast(-grad, b_shape)
+        grad_a = unbroadcast(grad, ctx.a_shape) if ctx.needs_input_grad[0] else None
+        grad_b = unbroadcast(-grad, ctx.b_shape) if ctx.needs_input_grad[1] else None
+        return grad_a, grad_b
+
+
+def sub(a: Any, b: Any) -> Any:
+    """a - b (broadcasting; either may be a Python number)."""
+    return Sub.apply(a, b)
 
 
 class Mul(Function):
     """z = a · b.   dL/da = b · dL/dz,  dL/db = a · dL/dz."""
+
+    lifts_constants = True
 
     @staticmethod
     def forward(ctx: Context, a: Any, b: Any) -> Any:
@@ -52,8 +76,15 @@ class Mul(Function):
         return grad_a, grad_b
 
 
+def mul(a: Any, b: Any) -> Any:
+    """a · b (broadcasting; either may be a Python number)."""
+    return Mul.apply(a, b)
+
+
 class Div(Function):
     """z = a / b.   dL/da = dL/dz / b,  dL/db = -dL/dz · a / b² = -dL/dz · z / b."""
+
+    lifts_constants = True
 
     @staticmethod
     def forward(ctx: Context, a: Any, b: Any) -> Any:
@@ -66,8 +97,13 @@ class Div(Function):
     def backward(ctx: Context, grad: Any) -> tuple[Any, Any]:
         b, out = ctx.saved
         grad_a = unbroadcast(grad / b, ctx.a_shape) if ctx.needs_input_grad[0] else None
-        grad_b = unbroadcast(-grad * out / b, b.shape) if ctx.needs_input_grad[1] else None
+        grad_b = unbroadcast(-grad * out / b, b.shape) if ctx.needs_input_grad[1] else None  # z / b = a / b²
         return grad_a, grad_b
+
+
+def div(a: Any, b: Any) -> Any:
+    """a / b (broadcasting; either may be a Python number)."""
+    return Div.apply(a, b)
 
 
 class Neg(Function):
@@ -80,6 +116,11 @@ class Neg(Function):
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[Any]:
         return (-grad,)
+
+
+def neg(x: Any) -> Any:
+    """-x."""
+    return Neg.apply(x)
 
 
 class Pow(Function):
@@ -98,8 +139,15 @@ class Pow(Function):
         return grad * p * x ** (p - 1), None
 
 
+def pow(x: Any, exponent: float) -> Any:  # noqa: A001 - mirrors the operator's name
+    """x ** exponent, for a constant (Python number) exponent."""
+    if not isinstance(exponent, (int, float)):
+        raise TypeError(f"pow takes a constant Python number as exponent, got {type(exponent).__name__}")
+    return Pow.apply(x, exponent)
+
+
 class Exp(Function):
-    """z = eˣ.   dL/dx = z · dL/dz."""
+    """z = eˣ.   dL/dx = z · dL/dz  (the forward's output is saved: eˣ is its own derivative)."""
 
     @staticmethod
     def forward(ctx: Context, x: Any) -> Any:
@@ -111,6 +159,11 @@ class Exp(Function):
     def backward(ctx: Context, grad: Any) -> tuple[Any]:
         (out,) = ctx.saved
         return (grad * out,)
+
+
+def exp(x: Any) -> Any:
+    """eˣ."""
+    return Exp.apply(x)
 
 
 class Log(Function):
@@ -127,19 +180,29 @@ class Log(Function):
         return (grad / x,)
 
 
+def log(x: Any) -> Any:
+    """Natural logarithm."""
+    return Log.apply(x)
+
+
 class Sqrt(Function):
-    """z = √x (x > 0).   dL/dx = dL/dz / (2z)."""
+    """z = √x (x > 0).   dL/dx = dL/dz / (2z)  (d√x/dx = 1 / (2√x), and √x is the saved output)."""
 
     @staticmethod
     def forward(ctx: Context, x: Any) -> Any:
-        out = array_module(x).sqrt(x)
-        ctx.save_for_backward(out)
-        return out
+        root = array_module(x).sqrt(x)
+        ctx.save_for_backward(root)
+        return root
 
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[Any]:
-        (out,) = ctx.saved
-        return (grad / (2 * out),)
+        (root,) = ctx.saved
+        return (grad / (2 * root),)
+
+
+def sqrt(x: Any) -> Any:
+    """Square root."""
+    return Sqrt.apply(x)
 
 
 class Tanh(Function):
@@ -157,6 +220,11 @@ class Tanh(Function):
         return (grad * (1 - out * out),)
 
 
+def tanh(x: Any) -> Any:
+    """Hyperbolic tangent."""
+    return Tanh.apply(x)
+
+
 class Relu(Function):
     """z = max(x, 0).   dL/dx = dL/dz where x > 0, else 0 (the subgradient 0 is taken at x = 0)."""
 
@@ -170,67 +238,6 @@ class Relu(Function):
     def backward(ctx: Context, grad: Any) -> tuple[Any]:
         (positive,) = ctx.saved
         return (grad * positive,)
-
-
-def as_tensor_pair(a: Any, b: Any) -> tuple[Any, Any]:
-    """Both operands as Tensors; a Python number or array takes the dtype of the Tensor beside it."""
-    from ..autograd.tensor import Tensor
-
-    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
-        raise TypeError(f"at least one operand must be a Tensor, got {type(a).__name__} and {type(b).__name__}")
-    return (b._lift(a), b) if not isinstance(a, Tensor) else (a, a._lift(b))
-
-
-def add(a: Any, b: Any) -> Any:
-    """a + b (broadcasting; either may be a Python number)."""
-    return Add.apply(*as_tensor_pair(a, b))
-
-
-def sub(a: Any, b: Any) -> Any:
-    """a - b (broadcasting; either may be a Python number)."""
-    return Sub.apply(*as_tensor_pair(a, b))
-
-
-def mul(a: Any, b: Any) -> Any:
-    """a · b (broadcasting; either may be a Python number)."""
-    return Mul.apply(*as_tensor_pair(a, b))
-
-
-def div(a: Any, b: Any) -> Any:
-    """a / b (broadcasting; either may be a Python number)."""
-    return Div.apply(*as_tensor_pair(a, b))
-
-
-def neg(x: Any) -> Any:
-    """-x."""
-    return Neg.apply(x)
-
-
-def pow(x: Any, exponent: float) -> Any:  # noqa: A001 - mirrors the operator's name
-    """x ** exponent, for a constant (Python number) exponent."""
-    if not isinstance(exponent, (int, float)):
-        raise TypeError(f"pow takes a constant Python number as exponent, got {type(exponent).__name__}")
-    return Pow.apply(x, exponent)
-
-
-def exp(x: Any) -> Any:
-    """eˣ."""
-    return Exp.apply(x)
-
-
-def log(x: Any) -> Any:
-    """Natural logarithm."""
-    return Log.apply(x)
-
-
-def sqrt(x: Any) -> Any:
-    """Square root."""
-    return Sqrt.apply(x)
-
-
-def tanh(x: Any) -> Any:
-    """Hyperbolic tangent."""
-    return Tanh.apply(x)
 
 
 def relu(x: Any) -> Any:

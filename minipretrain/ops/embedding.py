@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..autograd.function import Context, Function
+from ..autograd.function import Context, Function, constant
 from ..backend import array_module, scatter_add
 
 
@@ -32,9 +32,7 @@ class Embedding(Function):
 
 def embedding(weight: Any, ids: Any) -> Any:
     """Look up the rows of ``weight`` (V, D) named by the integer ``ids``; out-of-range ids are an error."""
-    from ..autograd.tensor import Tensor
-
-    ids = ids.data if isinstance(ids, Tensor) else array_module(weight.data).asarray(ids)
+    ids = constant(ids, like=weight)
     if ids.dtype.kind not in "iu":
         raise TypeError(f"embedding: ids must be integers, got dtype {ids.dtype}")
     vocab = weight.shape[0]

@@ -22,28 +22,26 @@ class Sum(Function):
 
     @staticmethod
     def forward(ctx: Context, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-        ctx.meta = (x.shape, axis, keepdims)
+        ctx.shape, ctx.axis, ctx.keepdims = x.shape, axis, keepdims
         return x.sum(axis=axis, keepdims=keepdims)
 
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[Any]:
-        shape, axis, keepdims = ctx.meta
-        return (_broadcast_to(expand_reduced(grad, shape, axis, keepdims), shape),)
+        return (_broadcast_to(expand_reduced(grad, ctx.shape, ctx.axis, ctx.keepdims), ctx.shape),)
 
 
 class Mean(Function):
-    """y = (1/n) Σ_axis x.   dL/dx = dL/dy / n, broadcast back (n = number of elements averaged)."""
+    """y = (1/n) Σ_axis x.   dL/dx = dL/dy / n, broadcast back (n = number of elements averaged):
+    the sum's backward of dL/dy / n."""
 
     @staticmethod
     def forward(ctx: Context, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-        ctx.meta = (x.shape, axis, keepdims)
+        ctx.shape, ctx.axis, ctx.keepdims = x.shape, axis, keepdims
         return x.mean(axis=axis, keepdims=keepdims)
 
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[Any]:
-        shape, axis, keepdims = ctx.meta
-        n = _count(shape, axis)
-        return (_broadcast_to(expand_reduced(grad, shape, axis, keepdims) / n, shape),)
+        return Sum.backward(ctx, grad / _count(ctx.shape, ctx.axis))
 
 
 class Max(Function):
@@ -54,16 +52,15 @@ class Max(Function):
         out = x.max(axis=axis, keepdims=True)
         is_max = x == out
         ctx.save_for_backward(is_max)
-        ctx.meta = (x.shape, axis, keepdims)
+        ctx.shape, ctx.axis, ctx.keepdims = x.shape, axis, keepdims
         return out if keepdims else (out.reshape(()) if axis is None else out.squeeze(axis=axis))
 
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[Any]:
         (is_max,) = ctx.saved
-        shape, axis, keepdims = ctx.meta
         # Cast the tie count to grad's dtype: bool / int64 would silently make a float32 gradient float64.
-        ties = is_max.sum(axis=axis, keepdims=True).astype(grad.dtype)
-        return (expand_reduced(grad, shape, axis, keepdims) * is_max / ties,)
+        ties = is_max.sum(axis=ctx.axis, keepdims=True).astype(grad.dtype)
+        return (expand_reduced(grad, ctx.shape, ctx.axis, ctx.keepdims) * is_max / ties,)
 
 
 class Var(Function):
@@ -76,14 +73,14 @@ class Var(Function):
     def forward(ctx: Context, x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Any:
         centered = x - x.mean(axis=axis, keepdims=True)
         ctx.save_for_backward(centered)
-        ctx.meta = (x.shape, axis, keepdims, _count(x.shape, axis) - ddof)
-        return (centered * centered).sum(axis=axis, keepdims=keepdims) / ctx.meta[3]
+        ctx.shape, ctx.axis, ctx.keepdims = x.shape, axis, keepdims
+        ctx.denominator = _count(x.shape, axis) - ddof
+        return (centered * centered).sum(axis=axis, keepdims=keepdims) / ctx.denominator
 
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[Any]:
         (centered,) = ctx.saved
-        shape, axis, keepdims, denominator = ctx.meta
-        return (expand_reduced(grad, shape, axis, keepdims) * (2 / denominator) * centered,)
+        return (expand_reduced(grad, ctx.shape, ctx.axis, ctx.keepdims) * (2 / ctx.denominator) * centered,)
 
 
 def _broadcast_to(grad: Any, shape: tuple[int, ...]) -> Any:

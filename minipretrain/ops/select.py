@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..autograd.function import Context, Function
+from ..autograd.function import Context, Function, constant
 from ..backend import array_module
 from ._broadcast import unbroadcast
 
@@ -11,19 +11,20 @@ from ._broadcast import unbroadcast
 class Where(Function):
     """y = cond ? a : b (broadcasting).   dL/da = dL/dy where cond, dL/db = dL/dy elsewhere."""
 
+    lifts_constants = True
+
     @staticmethod
     def forward(ctx: Context, condition: Any, a: Any, b: Any) -> Any:
-        condition = condition.astype(bool)
+        condition = array_module(a, b).asarray(condition).astype(bool)
         ctx.save_for_backward(condition)
-        ctx.shapes = (a.shape, b.shape)
+        ctx.a_shape, ctx.b_shape = a.shape, b.shape
         return array_module(a, b).where(condition, a, b)
 
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[None, Any, Any]:
         (condition,) = ctx.saved
-        a_shape, b_shape = ctx.shapes
-        grad_a = unbroadcast(grad * condition, a_shape) if ctx.needs_input_grad[1] else None
-        grad_b = unbroadcast(grad * ~condition, b_shape) if ctx.needs_input_grad[2] else None
+        grad_a = unbroadcast(grad * condition, ctx.a_shape) if ctx.needs_input_grad[1] else None
+        grad_b = unbroadcast(grad * ~condition, ctx.b_shape) if ctx.needs_input_grad[2] else None
         return None, grad_a, grad_b
 
 
@@ -44,18 +45,9 @@ class MaskedFill(Function):
 
 def where(condition: Any, a: Any, b: Any) -> Any:
     """Pick ``a`` where ``condition`` holds and ``b`` elsewhere (no gradient flows to the condition)."""
-    from ..autograd.tensor import Tensor
-
-    from .elementwise import as_tensor_pair
-
-    condition = condition.data if isinstance(condition, Tensor) else condition
-    a, b = as_tensor_pair(a, b)
-    return Where.apply(array_module(a.data).asarray(condition), a, b)
+    return Where.apply(constant(condition), a, b)
 
 
 def masked_fill(x: Any, mask: Any, value: float) -> Any:
     """x with ``value`` written where ``mask`` (broadcast to x's shape) is True."""
-    from ..autograd.tensor import Tensor
-
-    mask = mask.data if isinstance(mask, Tensor) else array_module(x.data).asarray(mask)
-    return MaskedFill.apply(x, mask, value=value)
+    return MaskedFill.apply(x, constant(mask, like=x), value=value)

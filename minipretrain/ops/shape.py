@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..autograd.function import Context, Function
+from ..autograd.function import Context, Function, constant
 from ..backend import array_module, scatter_add
 
 
@@ -50,13 +50,13 @@ class GetItem(Function):
 
     @staticmethod
     def forward(ctx: Context, x: Any, index: Any = None) -> Any:
-        ctx.meta = (x.shape, x.dtype, index)
+        ctx.shape, ctx.dtype, ctx.index = x.shape, x.dtype, index
         return x[index]
 
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[Any]:
-        shape, dtype, index = ctx.meta
-        grad_x = array_module(grad).zeros(shape, dtype=dtype)
+        index = ctx.index
+        grad_x = array_module(grad).zeros(ctx.shape, dtype=ctx.dtype)
         if _has_advanced_index(index):
             scatter_add(grad_x, index, grad)
         else:
@@ -109,12 +109,7 @@ def transpose(x: Any, axis1: int = -2, axis2: int = -1) -> Any:
 
 def getitem(x: Any, index: Any) -> Any:
     """x[index]; Tensors inside the index are used by value."""
-    from ..autograd.tensor import Tensor
-
-    if isinstance(index, Tensor):
-        index = index.data
-    elif isinstance(index, tuple):
-        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    index = tuple(constant(i) for i in index) if isinstance(index, tuple) else constant(index)
     return GetItem.apply(x, index=index)
 
 

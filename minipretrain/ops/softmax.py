@@ -5,6 +5,8 @@ from typing import Any
 
 from ..autograd.function import Context, Function
 from ..backend import array_module
+from . import elementwise as ew
+from . import reduce
 
 
 def stable_softmax(x: Any, axis: int = -1) -> Any:
@@ -25,7 +27,8 @@ def stable_log_softmax(x: Any, axis: int = -1) -> Any:
 class Softmax(Function):
     """p = softmax(x) along ``axis``:  pᵢ = exp(xᵢ) / Σⱼ exp(xⱼ).
 
-    Jacobian ∂pᵢ/∂xⱼ = pᵢ(δᵢⱼ - pⱼ), so  dL/dx = p ⊙ (g - Σⱼ gⱼ pⱼ)  with g = dL/dp.
+    Jacobian ∂pᵢ/∂xⱼ = pᵢ(δᵢⱼ - pⱼ), so  dL/dx = p ⊙ (g - Σⱼ gⱼ pⱼ)  with g = dL/dp:
+    term (1) pᵢgᵢ is the diagonal δᵢⱼ, term (2) -pᵢ Σⱼ gⱼpⱼ the rank-one -pᵢpⱼ.
     """
 
     @staticmethod
@@ -38,6 +41,7 @@ class Softmax(Function):
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[Any]:
         (p,) = ctx.saved
+        # dx = p ⊙ g (1)  -  p ⊙ Σⱼ gⱼpⱼ (2), both from the Jacobian of p = exp(x) / Σ exp(x)
         return (p * (grad - (grad * p).sum(axis=ctx.axis, keepdims=True)),)
 
 
@@ -57,6 +61,7 @@ class LogSoftmax(Function):
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[Any]:
         (y,) = ctx.saved
+        # dx = g (1, from the xᵢ term of y)  -  p · Σᵢ gᵢ (2, from the -log Σ exp term), p = exp(y)
         return (grad - array_module(y).exp(y) * grad.sum(axis=ctx.axis, keepdims=True),)
 
 
@@ -68,3 +73,17 @@ def softmax(x: Any, axis: int = -1) -> Any:
 def log_softmax(x: Any, axis: int = -1) -> Any:
     """Log-softmax along ``axis``."""
     return LogSoftmax.apply(x, axis=axis)
+
+
+# ------------------------------------------------------------------ composed references (autograd derives these)
+def softmax_reference(x: Any, axis: int = -1) -> Any:
+    """exp(x - max) / Σ exp(x - max), from exp, sum and div (the max is a constant shift)."""
+    shifted = x - x.data.max(axis=axis, keepdims=True)
+    e = ew.exp(shifted)
+    return e / reduce.sum(e, axis=axis, keepdims=True)
+
+
+def log_softmax_reference(x: Any, axis: int = -1) -> Any:
+    """(x - max) - log Σ exp(x - max)."""
+    shifted = x - x.data.max(axis=axis, keepdims=True)
+    return shifted - ew.log(reduce.sum(ew.exp(shifted), axis=axis, keepdims=True))

@@ -15,13 +15,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar, Union
 
 import regex
+
+from ..files import atomic_file
 
 PAD_TOKEN = "[PAD]"
 CLS_TOKEN = "[CLS]"
@@ -59,6 +60,11 @@ def special_splitter(tokens: Iterable[str]) -> "regex.Pattern[str]":
     return regex.compile("(" + "|".join(regex.escape(token) for token in alternatives) + ")")
 
 
+def _special_id_property(token: str, doc: str) -> property:
+    """A read-only ``tokenizer.<name>_id`` for one special token (a clear error when the tokenizer lacks it)."""
+    return property(lambda self: self._special_id(token), doc=doc)
+
+
 class Tokenizer(ABC):
     """Shared interface of all tokenizers (BPE, WordPiece, char).
 
@@ -67,6 +73,14 @@ class Tokenizer(ABC):
     """
 
     kind: ClassVar[str] = ""
+    #: Every concrete class by its ``kind``, filled in as each subclass is defined (``load_tokenizer`` reads
+    #: it, so this module needs no import of its subclasses).
+    kinds: ClassVar[dict[str, type[Tokenizer]]] = {}
+
+    def __init_subclass__(cls, **options: Any) -> None:
+        super().__init_subclass__(**options)
+        if cls.__dict__.get("kind"):  # a class that names its own kind (a subclass of CharTokenizer does not)
+            Tokenizer.kinds[cls.kind] = cls
 
     # ----- vocabulary and special ids -------------------------------------------------------------
     @property
@@ -90,30 +104,12 @@ class Tokenizer(ABC):
         except KeyError:
             raise TokenizerError(f"{type(self).__name__} has no special token {token!r}") from None
 
-    @property
-    def pad_id(self) -> int:
-        """Id of ``[PAD]`` (padding; never a prediction target)."""
-        return self._special_id(PAD_TOKEN)
-
-    @property
-    def cls_id(self) -> int:
-        """Id of ``[CLS]`` (starts an MLM sequence)."""
-        return self._special_id(CLS_TOKEN)
-
-    @property
-    def sep_id(self) -> int:
-        """Id of ``[SEP]`` (ends an MLM sequence)."""
-        return self._special_id(SEP_TOKEN)
-
-    @property
-    def mask_id(self) -> int:
-        """Id of ``[MASK]`` (replaces masked tokens in MLM)."""
-        return self._special_id(MASK_TOKEN)
-
-    @property
-    def eos_id(self) -> int:
-        """Id of the end-of-document token (``<|endoftext|>``; WordPiece uses ``[SEP]``)."""
-        return self._special_id(EOS_TOKEN)
+    pad_id = _special_id_property(PAD_TOKEN, "Id of ``[PAD]`` (padding; never a prediction target).")
+    cls_id = _special_id_property(CLS_TOKEN, "Id of ``[CLS]`` (starts an MLM sequence).")
+    sep_id = _special_id_property(SEP_TOKEN, "Id of ``[SEP]`` (ends an MLM sequence).")
+    mask_id = _special_id_property(MASK_TOKEN, "Id of ``[MASK]`` (replaces masked tokens in MLM).")
+    eos_id = _special_id_property(EOS_TOKEN, "Id of the end-of-document token (``<|endoftext|>``; WordPiece uses "
+                                             "``[SEP]``).")
 
     @property
     def special_ids(self) -> frozenset[int]:
@@ -211,7 +207,8 @@ class Tokenizer(ABC):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(self.to_dict(), indent=1, ensure_ascii=False)
-        write_text_atomic(path, text + "\n")
+        with atomic_file(path, "w") as file:
+            file.write(text + "\n")
         return path
 
     @classmethod
@@ -224,18 +221,6 @@ class Tokenizer(ABC):
                 f"use load_tokenizer(path) to load whatever kind it is"
             )
         return _build(cls, document, path)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and an atomic rename."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def read_tokenizer_file(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -266,15 +251,6 @@ def read_tokenizer_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     return document
 
 
-def _registry() -> dict[str, type[Tokenizer]]:
-    # Imported here because the concrete classes import this module.
-    from minipretrain.tokenizers.bpe import TextTokenizer  # noqa: PLC0415
-    from minipretrain.tokenizers.char import CharTokenizer  # noqa: PLC0415
-    from minipretrain.tokenizers.wordpiece import WordPieceTokenizer  # noqa: PLC0415
-
-    return {cls.kind: cls for cls in (TextTokenizer, WordPieceTokenizer, CharTokenizer)}
-
-
 def _build(cls: type[TokenizerT], document: dict[str, Any], path: str | os.PathLike[str]) -> TokenizerT:
     try:
         return cls._from_state(document)
@@ -290,7 +266,7 @@ def _build(cls: type[TokenizerT], document: dict[str, Any], path: str | os.PathL
 def load_tokenizer(path: str | os.PathLike[str]) -> Tokenizer:
     """Load any tokenizer saved with ``save()``, choosing the class from the file's ``kind``."""
     document = read_tokenizer_file(path)
-    classes = _registry()
+    classes = Tokenizer.kinds
     kind = document.get("kind")
     if kind not in classes:
         raise TokenizerFileError(f"{path} has unknown tokenizer kind {kind!r}; known kinds: {sorted(classes)}")

@@ -8,13 +8,13 @@ temporary file, then a rename, so an interrupted save never leaves a half-writte
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..backend import to_host
+from ..files import atomic_file
 
 FORMAT_VERSION = 1
 
@@ -52,10 +52,8 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, np.ndarray] = {}
     document = _flatten({"format_version": FORMAT_VERSION, **state}, "", arrays)
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as handle:
+    with atomic_file(path, "wb") as handle:
         np.savez(handle, __meta__=np.array(json.dumps(document)), **arrays)
-    os.replace(temporary, path)
     return path
 
 

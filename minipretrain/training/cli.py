@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .config import load_config
-from .recipe import build_datasets, build_model, build_objective, build_run, run_dir_for
+from .recipe import build_datasets, build_objective, build_run, load_run, run_dir_for
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -82,25 +82,6 @@ def _start_prompt(tokenizer: Any) -> list[int]:
         return [tokenizer.eos_id]
 
 
-def load_run(run_dir: str | Path) -> tuple[dict[str, Any], Any, Any]:
-    """(config, tokenizer, model with the run's final weights) from a run folder."""
-    from ..tokenizers import load_tokenizer
-    from .checkpoint import load_checkpoint
-
-    run_dir = Path(run_dir)
-    for name in ("config.json", "tokenizer.json", "checkpoint.npz"):
-        if not (run_dir / name).is_file():
-            raise FileNotFoundError(f"{run_dir / name} is missing: is {run_dir} a finished run folder?")
-    config = json.loads((run_dir / "config.json").read_text())
-    tokenizer = load_tokenizer(run_dir / "tokenizer.json")
-    model_table = dict(config["model"])
-    model_table.setdefault("block_size", int(config["data"].get("seq_len", 64)))
-    model = build_model(model_table, tokenizer.vocab_size)
-    model.load_state_dict(load_checkpoint(run_dir / "checkpoint.npz")["model"])
-    model.eval()
-    return config, tokenizer, model
-
-
 def _sample(args: argparse.Namespace) -> int:
     from ..evaluation import generate
 
@@ -135,7 +116,7 @@ def _eval(args: argparse.Namespace) -> int:
     config, tokenizer, model = load_run(args.run)
     data = dict(config["data"], eval_split=args.split)
     _, dataset = build_datasets(data, tokenizer, config["objective"].get("name", "clm"))
-    objective = build_objective(config["objective"], model, tokenizer)
+    objective = build_objective(config, model, tokenizer)
     result = evaluate(model, dataset, objective, batch_size=args.batch_size)
     print(json.dumps({"run": str(args.run), "split": args.split, **result.as_dict(prefix="")}, indent=2))
     return 0

@@ -5,7 +5,8 @@ the same thing everywhere. Each builder takes one table of the config.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,72 +42,91 @@ def build_tokenizer(data: dict[str, Any]) -> Any:
 
 
 def build_datasets(data: dict[str, Any], tokenizer: Any, objective: str) -> tuple[Any, Any]:
-    """The train and validation ``PretrainingDataset`` of ``data.corpus`` (or ``data.path``)."""
+    """The train and validation ``PretrainingDataset`` of ``data.corpus`` (or ``data.path``), cut into the
+    windows the objective called ``objective`` trains on (its ``data_layout``)."""
     from ..data import PretrainingDataset
+    from ..objectives import data_layout
+
+    try:
+        layout = data_layout(objective)
+    except ValueError as error:
+        raise ConfigError(f"[objective]: {error}") from error
 
     source = data.get("path") or data.get("corpus")
     if not source:
         raise ConfigError("[data] needs corpus = '<registry name>' or path = '<file or folder>'")
     seq_len = int(data.get("seq_len", 64))
-    common = {"tokenizer": tokenizer, "seq_len": seq_len, "objective": objective,
+    common = {"tokenizer": tokenizer, "seq_len": seq_len, "objective": layout,
               "cache_dir": data.get("cache_dir"), "seed": int(data.get("seed", 0))}
     train = PretrainingDataset(source, split="train", **common)
     validation = PretrainingDataset(source, split=data.get("eval_split", "validation"), **common)
     return train, validation
 
 
-def build_model(model: dict[str, Any], vocab_size: int) -> Any:
-    """A GPT or BERT from ``model.preset`` or explicit sizes (n_layer, n_head, n_embd, block_size, ...)."""
-    from ..models import BERT, GPT, BERTConfig, GPTConfig, create_model
+def model_options(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``(preset or kind, options)`` for ``create_model`` from a run config: the one block-size rule.
 
-    options = {k: v for k, v in model.items() if k not in ("kind", "preset")}
-    if model.get("preset"):
-        return create_model(model["preset"], vocab_size=vocab_size, **options)
-    kind = model.get("kind", "gpt")
-    if kind not in ("gpt", "bert"):
-        raise ConfigError(f"[model] kind must be 'gpt' or 'bert', got {kind!r}")
-    config_class, model_class = (GPTConfig, GPT) if kind == "gpt" else (BERTConfig, BERT)
-    if kind == "bert" and "block_size" in options:  # one name in configs for the longest sequence
-        options["max_position_embeddings"] = options.pop("block_size")
-    known = {f.name for f in fields(config_class)}
-    unknown = set(options) - known
-    if unknown:
-        raise ConfigError(f"[model] unknown keys for {kind}: {sorted(unknown)}; known: {sorted(known)}")
-    return model_class(config_class(vocab_size=vocab_size, **options))
+    A preset keeps its own block size unless ``[model]`` sets ``block_size``; explicit sizes take
+    ``block_size`` or else ``[data] seq_len``. The initial weights' seed defaults to ``[training] seed``.
+    ``build_run`` and ``load_run`` both call this, so a run folder rebuilds exactly the model it trained.
+    """
+    table = dict(config["model"])
+    preset = table.pop("preset", None)
+    kind = table.pop("kind", "gpt")
+    if not preset:
+        table.setdefault("block_size", int(config["data"].get("seq_len", 64)))
+    table.setdefault("seed", int(config["training"].get("seed", 0)))
+    return preset or kind, table
 
 
-def build_objective(objective: dict[str, Any], model: Any, tokenizer: Any, seed: int = 0) -> Any:
-    """``CausalLanguageModeling`` or ``MaskedLanguageModeling`` with the table's probabilities."""
-    from ..objectives import CausalLanguageModeling, MaskedLanguageModeling
+def build_model(config: dict[str, Any], vocab_size: int) -> Any:
+    """The run's model (``minipretrain.models.create_model`` with :func:`model_options`)."""
+    from ..models import create_model
 
-    name = objective.get("name", "clm")
-    if name == "clm":
-        return CausalLanguageModeling(model, tokenizer)
-    if name == "mlm":
-        options = {k: float(objective[k]) for k in ("mask_prob", "mask_token_prob", "random_token_prob")
-                   if k in objective}
-        return MaskedLanguageModeling(model, tokenizer, **options)
-    raise ConfigError(f"[objective] name must be 'clm' or 'mlm', got {name!r}")
+    name, options = model_options(config)
+    try:
+        return create_model(name, vocab_size=vocab_size, **options)
+    except (KeyError, ValueError) as error:
+        raise ConfigError(f"[model]: {error.args[0]}") from error
+
+
+def build_objective(config: dict[str, Any], model: Any, tokenizer: Any) -> Any:
+    """The run's objective: ``make_objective([objective] name, model, tokenizer, **the table's other keys)``."""
+    from ..objectives import make_objective
+
+    options = dict(config["objective"])
+    name = options.pop("name", "clm")
+    try:
+        return make_objective(name, model, tokenizer, **options)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"[objective]: {error}") from error
 
 
 def build_run(config: dict[str, Any]) -> Run:
     """Tokenizer (trained on the train split if needed), datasets, model and objective for ``config``."""
-    objective_name = config["objective"].get("name", "clm")
-    model_kind = config["model"].get("kind", "gpt")
-    expected_kind = {"clm": "gpt", "mlm": "bert"}.get(objective_name)
-    if expected_kind and not config["model"].get("preset") and model_kind != expected_kind:
-        raise ConfigError(f"objective {objective_name!r} trains a {expected_kind} model, but [model] kind is {model_kind!r}")
     tokenizer = build_tokenizer(config["data"])
-    train, validation = build_datasets(config["data"], tokenizer, objective_name)
-    model_table = dict(config["model"])
-    seq_len = int(config["data"].get("seq_len", 64))
-    if "block_size" not in model_table and not model_table.get("preset"):
-        model_table["block_size"] = seq_len
-    model_table.setdefault("seed", int(config["training"].get("seed", 0)))
-    model = build_model(model_table, tokenizer.vocab_size)
-    objective = build_objective(config["objective"], model, tokenizer, int(config["training"].get("seed", 0)))
+    train, validation = build_datasets(config["data"], tokenizer, config["objective"].get("name", "clm"))
+    model = build_model(config, tokenizer.vocab_size)
+    objective = build_objective(config, model, tokenizer)
     return Run(config=config, tokenizer=tokenizer, train_dataset=train, val_dataset=validation, model=model,
                objective=objective)
+
+
+def load_run(run_dir: str | Path) -> tuple[dict[str, Any], Any, Any]:
+    """(config, tokenizer, model with the run's final weights, in eval mode) from a run folder."""
+    from ..tokenizers import load_tokenizer
+    from .checkpoint import load_checkpoint
+
+    run_dir = Path(run_dir)
+    for name in ("config.json", "tokenizer.json", "checkpoint.npz"):
+        if not (run_dir / name).is_file():
+            raise FileNotFoundError(f"{run_dir / name} is missing: is {run_dir} a finished run folder?")
+    config = json.loads((run_dir / "config.json").read_text())
+    tokenizer = load_tokenizer(run_dir / "tokenizer.json")
+    model = build_model(config, tokenizer.vocab_size)
+    model.load_state_dict(load_checkpoint(run_dir / "checkpoint.npz")["model"])
+    model.eval()
+    return config, tokenizer, model
 
 
 def run_dir_for(config: dict[str, Any], root: str | Path = "runs") -> Path:

@@ -19,11 +19,13 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from ..evaluation.perplexity import evaluate
+from ..files import json_default
+from ..objectives.accumulation import token_weighted_loss
 from ..optim import AdamW, clip_grad_norm, param_groups
 from ..optim.schedules import constant_with_warmup_lr, warmup_cosine_lr
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -117,8 +119,8 @@ class PreTrainer:
                                      **options)
         self.config.betas = tuple(self.config.betas)
         self.config.validate()
-        if getattr(objective, "model_kind", None) not in (None, getattr(model, "kind", None)):
-            raise ValueError(f"objective {objective.name!r} needs a {objective.model_kind} model, got {model.kind}")
+        if hasattr(objective, "check_model"):
+            objective.check_model(model)  # the objective's own kind check (CLM trains a GPT, MLM a BERT)
         self.model = model.to(device) if device is not None else model
         self.objective = objective
         self.dataset = dataset
@@ -132,6 +134,9 @@ class PreTrainer:
         self.data_rng = np.random.default_rng([self.config.seed, 0])
         self.objective_rng = np.random.default_rng([self.config.seed, 1])
         self.history: list[dict[str, Any]] = []
+        #: Called as ``hook(trainer, record)`` after every step ``train()`` takes (record: the step's log
+        #: record); experiments use it to record what they measure (gradient statistics, curves).
+        self.step_hooks: list[Callable[[PreTrainer, dict[str, Any]], None]] = []
         self._stop_requested = False
         self._peak_flops: float | None = None
 
@@ -152,17 +157,9 @@ class PreTrainer:
         started = time.perf_counter()
         prepared = [self.objective.prepare(self.dataset.get_batch(c.batch_size, self.data_rng), self.objective_rng)
                     for _ in range(c.gradient_accumulation_steps)]
-        total_targets = sum(p.num_targets for p in prepared)
         self.model.zero_grad()
-        loss_sum, correct = 0.0, 0.0
-        for micro in prepared:
-            if micro.num_targets == 0:
-                continue
-            loss, metrics = self.objective.loss(self.model, micro, reduction="sum")
-            (loss * (1.0 / total_targets)).backward()
-            loss_sum += float(loss.item())
-            correct += float(metrics.get("accuracy", 0.0)) * micro.num_targets
-        mean_loss = loss_sum / max(total_targets, 1)
+        totals = token_weighted_loss(self.objective, self.model, prepared, backward=True)
+        mean_loss = totals.loss
         if not math.isfinite(mean_loss):
             last = self._latest_checkpoint_path()
             kept = f"the last good checkpoint is {last}" if last and last.exists() else "no checkpoint was written yet"
@@ -176,12 +173,12 @@ class PreTrainer:
         self.optimizer.lr = lr
         self.optimizer.step()
         self.step += 1
-        step_tokens = sum(int(p.input_ids.size) for p in prepared)
+        step_tokens = totals.num_tokens
         self.tokens_seen += step_tokens
         elapsed = time.perf_counter() - started
         tokens_per_s = step_tokens / elapsed
         return {"step": self.step, "tokens": self.tokens_seen, "loss": mean_loss, "lr": lr,
-                "grad_norm": float(grad_norm), "accuracy": correct / max(total_targets, 1),
+                "grad_norm": float(grad_norm), "accuracy": totals.accuracy,
                 "tokens_per_s": tokens_per_s, "mfu": self._mfu(tokens_per_s, prepared[0].input_ids.shape[1]),
                 "step_time_s": elapsed}
 
@@ -210,7 +207,7 @@ class PreTrainer:
 
         ``max_steps`` is the length of the whole run, so it also sets the learning-rate schedule's horizon.
         ``until_step`` pauses earlier without changing the schedule: call ``train()`` again to go on (the
-        experiments use this to probe a model part-way through its run).
+        experiments use this to probe a model part-way through its run, and ``step_hooks`` to record steps).
         ``resume=True`` takes ``checkpoint_dir/checkpoint.npz``; a path takes that file. Ctrl-C stops after
         the current step, saves a checkpoint and returns; a NaN loss raises ``TrainingDivergedError``.
         """
@@ -236,6 +233,8 @@ class PreTrainer:
                 result.final_loss = record["loss"]
                 self.history.append(record)
                 self._write(log_file, record)
+                for hook in self.step_hooks:
+                    hook(self, record)
                 if bar is not None:
                     bar.update(1)
                     if self.step % c.log_interval == 0 or self.step == c.max_steps:
@@ -357,7 +356,7 @@ class PreTrainer:
     @staticmethod
     def _write(log_file: Any, record: dict[str, Any]) -> None:
         if log_file is not None:
-            log_file.write(json.dumps(record, default=_json_default) + "\n")
+            log_file.write(json.dumps(record, default=json_default) + "\n")
             log_file.flush()
 
     def _progress_bar(self) -> Any:
@@ -376,12 +375,5 @@ def _dropout_generator(model: Any) -> Any:
 
 def _normalise(value: Any) -> Any:
     """JSON round-trip, so tuples and lists (and numpy scalars) compare equal."""
-    return json.loads(json.dumps(value, default=_json_default))
+    return json.loads(json.dumps(value, default=json_default))
 
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (tuple, set)):
-        return list(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -29,6 +29,8 @@ it in a separate filter too).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import ClassVar
 
 from .base import FilterDecision
 
@@ -52,6 +54,7 @@ def count_sentences(line: str) -> int:
     return max(1, len(SENTENCE_END_PATTERN.findall(line)))
 
 
+@dataclass
 class C4QualityFilter:
     """C4's line and page rules (see the module docstring for order, thresholds and references).
 
@@ -60,8 +63,8 @@ class C4QualityFilter:
     """
 
     name = "c4_quality"
-    rule_names: tuple[str, ...] = ("lorem_ipsum", "curly_bracket", "too_few_sentences")
-    line_rule_names: tuple[str, ...] = (
+    rule_names: ClassVar[tuple[str, ...]] = ("lorem_ipsum", "curly_bracket", "too_few_sentences")
+    line_rule_names: ClassVar[tuple[str, ...]] = (
         "too_long_word",
         "no_terminal_punct",
         "too_few_words",
@@ -69,18 +72,11 @@ class C4QualityFilter:
         "policy",
     )
 
-    def __init__(
-        self,
-        min_num_sentences: int = 5,
-        min_words_per_line: int = 3,
-        max_word_length: int = 1000,
-        remove_citations: bool = True,
-    ) -> None:
-        """Store the thresholds; the defaults are the reference's."""
-        self.min_num_sentences = min_num_sentences
-        self.min_words_per_line = min_words_per_line
-        self.max_word_length = max_word_length
-        self.remove_citations = remove_citations
+    # The thresholds; the defaults are the reference's.
+    min_num_sentences: int = 5
+    min_words_per_line: int = 3
+    max_word_length: int = 1000
+    remove_citations: bool = True
 
     def _clean(self, raw_line: str) -> tuple[str, list[str]]:
         """Strip a line, split its words, and remove citation markers (words are counted before removal)."""

@@ -15,33 +15,28 @@ document without characters or words gets ratio 0 or +inf instead of raising ``Z
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 from .base import FilterDecision, duplicate_counts, first_failure, split_words
 
 LINE_END_PUNCTUATION = (".", "'", '"', "!", "?")
 
 
+@dataclass
 class FineWebQualityFilter:
     """FineWeb's line-punctuation, short-line, duplicated-line and list rules (see the module docstring)."""
 
     name = "fineweb_quality"
-    rule_names: tuple[str, ...] = ("line_punct_ratio", "short_line_ratio", "char_dup_ratio", "list_ratio")
+    rule_names: ClassVar[tuple[str, ...]] = ("line_punct_ratio", "short_line_ratio", "char_dup_ratio", "list_ratio")
 
-    def __init__(
-        self,
-        line_punct_threshold: float = 0.12,
-        line_punct_exclude_zero: bool = False,
-        short_line_threshold: float = 0.67,
-        short_line_length: int = 30,
-        char_duplicates_ratio: float = 0.01,
-        new_line_ratio: float = 0.3,
-    ) -> None:
-        """Store the thresholds; the defaults are the reference's."""
-        self.line_punct_threshold = line_punct_threshold
-        self.line_punct_exclude_zero = line_punct_exclude_zero
-        self.short_line_threshold = short_line_threshold
-        self.short_line_length = short_line_length
-        self.char_duplicates_ratio = char_duplicates_ratio
-        self.new_line_ratio = new_line_ratio
+    # The thresholds; the defaults are the reference's.
+    line_punct_threshold: float = 0.12
+    line_punct_exclude_zero: bool = False
+    short_line_threshold: float = 0.67
+    short_line_length: int = 30
+    char_duplicates_ratio: float = 0.01
+    new_line_ratio: float = 0.3
 
     def measure(self, text: str) -> dict[str, float]:
         """Return the four ratios the rules threshold, keyed by rule name."""

@@ -17,6 +17,8 @@ The code is our own. Differences from the reference:
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -33,6 +35,7 @@ def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator
 
 
+@dataclass
 class GopherQualityFilter:
     """Gopher's document quality rules, checked in datatrove's order (first failure is reported).
 
@@ -53,7 +56,7 @@ class GopherQualityFilter:
     """
 
     name = "gopher_quality"
-    rule_names: tuple[str, ...] = (
+    rule_names: ClassVar[tuple[str, ...]] = (
         "gopher_short_doc",
         "gopher_long_doc",
         "gopher_below_avg_threshold",
@@ -66,30 +69,17 @@ class GopherQualityFilter:
         "gopher_enough_stop_words",
     )
 
-    def __init__(
-        self,
-        min_doc_words: int = 50,
-        max_doc_words: int = 100_000,
-        min_avg_word_length: float = 3,
-        max_avg_word_length: float = 10,
-        max_symbol_word_ratio: float = 0.1,
-        max_bullet_lines_ratio: float = 0.9,
-        max_ellipsis_lines_ratio: float = 0.3,
-        min_alpha_words_ratio: float = 0.8,
-        min_stop_words: int = 2,
-        stop_words: frozenset[str] = GOPHER_STOP_WORDS,
-    ) -> None:
-        """Store the thresholds; the defaults are the reference's."""
-        self.min_doc_words = min_doc_words
-        self.max_doc_words = max_doc_words
-        self.min_avg_word_length = min_avg_word_length
-        self.max_avg_word_length = max_avg_word_length
-        self.max_symbol_word_ratio = max_symbol_word_ratio
-        self.max_bullet_lines_ratio = max_bullet_lines_ratio
-        self.max_ellipsis_lines_ratio = max_ellipsis_lines_ratio
-        self.min_alpha_words_ratio = min_alpha_words_ratio
-        self.min_stop_words = min_stop_words
-        self.stop_words = stop_words
+    # The thresholds; the defaults are the reference's.
+    min_doc_words: int = 50
+    max_doc_words: int = 100_000
+    min_avg_word_length: float = 3
+    max_avg_word_length: float = 10
+    max_symbol_word_ratio: float = 0.1
+    max_bullet_lines_ratio: float = 0.9
+    max_ellipsis_lines_ratio: float = 0.3
+    min_alpha_words_ratio: float = 0.8
+    min_stop_words: int = 2
+    stop_words: frozenset[str] = GOPHER_STOP_WORDS
 
     def measure(self, text: str) -> dict[str, float]:
         """Return the statistics the rules threshold (counts, ratios, mean word length)."""
@@ -192,6 +182,7 @@ def duplicated_ngram_char_count(word_ids: np.ndarray, word_lengths: np.ndarray, 
     return repeated_chars
 
 
+@dataclass
 class GopherRepetitionFilter:
     """Gopher's repetition rules (Rae et al. 2021, Table A1), in datatrove's order and with its thresholds.
 
@@ -208,31 +199,24 @@ class GopherRepetitionFilter:
 
     name = "gopher_repetition"
 
-    def __init__(
-        self,
-        dup_line_frac: float = 0.3,
-        dup_para_frac: float = 0.3,
-        dup_line_char_frac: float = 0.2,
-        dup_para_char_frac: float = 0.2,
-        top_n_grams: tuple[tuple[int, float], ...] = ((2, 0.20), (3, 0.18), (4, 0.16)),
-        dup_n_grams: tuple[tuple[int, float], ...] = (
+    # The thresholds; the defaults are Table A1's.
+    dup_line_frac: float = 0.3
+    dup_para_frac: float = 0.3
+    dup_line_char_frac: float = 0.2
+    dup_para_char_frac: float = 0.2
+    top_n_grams: tuple[tuple[int, float], ...] = ((2, 0.20), (3, 0.18), (4, 0.16))
+    dup_n_grams: tuple[tuple[int, float], ...] = (
             (5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10),
-        ),
-    ) -> None:
-        """Store the thresholds; the defaults are Table A1's."""
-        self.dup_line_frac = dup_line_frac
-        self.dup_para_frac = dup_para_frac
-        self.dup_line_char_frac = dup_line_char_frac
-        self.dup_para_char_frac = dup_para_char_frac
-        self.top_n_grams = top_n_grams
-        self.dup_n_grams = dup_n_grams
+        )
+
+    def __post_init__(self) -> None:
         self.rule_names: tuple[str, ...] = (
             "dup_para_frac",
             "dup_para_char_frac",
             "dup_line_frac",
             "dup_line_char_frac",
-            *(f"top_{n}_gram" for n, _ in top_n_grams),
-            *(f"duplicated_{n}_n_grams" for n, _ in dup_n_grams),
+            *(f"top_{n}_gram" for n, _ in self.top_n_grams),
+            *(f"duplicated_{n}_n_grams" for n, _ in self.dup_n_grams),
         )
 
     def measure(self, text: str) -> dict[str, float]:

@@ -1,0 +1,43 @@
+"""Figures: matplotlib on the Agg backend (no display needed), small PNGs, mean curves with t-interval bands."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .statistics import t_interval
+
+
+def new_figure(rows: int = 1, cols: int = 1, width: float = 6.0, height: float = 4.0) -> tuple[Any, Any]:
+    """A matplotlib figure on the Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+
+
+def save_figure(fig: Any, path: str | Path, dpi: int = 100) -> Path:
+    """Save ``fig`` as a small PNG and close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
+def band(ax: Any, x: Sequence[float], runs: Sequence[Sequence[float]], label: str, color: Any = None) -> None:
+    """Plot the mean of ``runs`` (one list per seed, same x) with a shaded 95% t-interval band."""
+    matrix = np.asarray(runs, dtype=np.float64)
+    summaries = [t_interval(matrix[:, j]) for j in range(matrix.shape[1])]
+    mean = np.array([s["mean"] for s in summaries])
+    line = ax.plot(x, mean, label=label, color=color)[0]
+    low = np.array([s["low"] for s in summaries])
+    high = np.array([s["high"] for s in summaries])
+    if np.isfinite(low).all():
+        ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2)

@@ -1,0 +1,47 @@
+"""Statistics over seeds: a mean with its Student-t interval, and a trailing moving average for curves."""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+
+def t_interval(values: Sequence[float], confidence: float = 0.95) -> dict[str, float]:
+    """Mean, sample standard deviation and the Student-t ``confidence`` interval of the mean over ``values``.
+
+    With one value the interval is undefined (NaN): one seed says nothing about seed-to-seed spread.
+    """
+    from scipy import stats
+
+    array = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
+    n = len(array)
+    if n == 0:
+        return {"mean": float("nan"), "low": float("nan"), "high": float("nan"), "std": float("nan"), "n": 0}
+    mean = float(array.mean())
+    if n == 1:
+        return {"mean": mean, "low": float("nan"), "high": float("nan"), "std": float("nan"), "n": 1}
+    std = float(array.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * std / math.sqrt(n))
+    return {"mean": mean, "low": mean - half, "high": mean + half, "std": std, "n": n}
+
+
+def format_interval(summary: dict[str, float], digits: int = 3, scale: float = 1.0) -> str:
+    """``"1.234 [1.200, 1.268]"`` (or just the mean when the interval is undefined)."""
+    mean = summary["mean"] * scale
+    if not math.isfinite(summary.get("low", float("nan"))):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} [{summary['low'] * scale:.{digits}f}, {summary['high'] * scale:.{digits}f}]"
+
+
+def smooth(values: Sequence[float], window: int) -> np.ndarray:
+    """Trailing moving average (the first points average what exists so far)."""
+    values = np.asarray(values, dtype=np.float64)
+    if window <= 1 or len(values) == 0:
+        return values
+    cumulative = np.cumsum(np.insert(values, 0, 0.0))
+    out = np.empty_like(values)
+    for i in range(len(values)):
+        lo = max(0, i + 1 - window)
+        out[i] = (cumulative[i + 1] - cumulative[lo]) / (i + 1 - lo)
+    return out
