@@ -37,10 +37,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
-# Two test workers on two cores, each with one BLAS thread (set above).
+# Two test workers on two cores, each with one BLAS thread (set above). The gpu-marked tests run on the
+# strict fake device (minipretrain/testing/fake_cupy.py); on a machine with a GPU, `make test FAKE_GPU=0`.
+FAKE_GPU ?= 1
 test: install
-	$(PY) -m pytest -q -n 2 --dist loadfile --cov=minipretrain --cov-report=term-missing:skip-covered \
-		--cov-fail-under=90 tests
+	MINIPRETRAIN_FAKE_CUPY=$(FAKE_GPU) $(PY) -m pytest -q -n 2 --dist loadfile --cov=minipretrain \
+		--cov-report=term-missing:skip-covered --cov-fail-under=90 tests
 
 test-fast: install
 	$(PY) -m pytest -q -x -n 2 tests

@@ -5,6 +5,7 @@ Every op takes its array module from its inputs (``xp = array_module(x)``), so o
 needs it.
 
 Device names are ``"cpu"`` and ``"cuda"``; the default comes from ``MINIPRETRAIN_DEVICE`` (``cpu`` if unset).
+``MINIPRETRAIN_FAKE_CUPY=1`` makes "cuda" the strict CPU stand-in of ``minipretrain.testing.fake_cupy``.
 """
 from __future__ import annotations
 
@@ -25,7 +26,16 @@ class DeviceError(RuntimeError):
     """A device was asked for that cannot be used here, or arrays from two devices were mixed."""
 
 
+def fake_cupy_enabled() -> bool:
+    """True when ``MINIPRETRAIN_FAKE_CUPY`` asks for the strict CPU stand-in (``minipretrain.testing.fake_cupy``)."""
+    return os.environ.get("MINIPRETRAIN_FAKE_CUPY", "").strip().lower() not in ("", "0", "false", "no")
+
+
 def _import_cupy() -> ModuleType:
+    if fake_cupy_enabled():
+        from .testing import fake_cupy  # noqa: PLC0415 - only on request
+
+        fake_cupy.install()
     try:
         import cupy  # noqa: PLC0415 - optional dependency
     except ImportError as error:  # pragma: no cover - depends on the machine
