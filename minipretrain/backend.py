@@ -111,6 +111,23 @@ def to_host(array: Any) -> np.ndarray:
     return array.get() if device_of(array) == "cuda" else np.asarray(array)
 
 
+def id_range(ids: Any, ignore_index: int | None = None) -> tuple[int, int]:
+    """(min, max) of integer ``ids`` (entries equal to ``ignore_index`` skipped) as Python ints.
+
+    Free for host ids; one device-to-host read for device ids, which is why callers check ids while they are
+    still on the host. With nothing left to check it returns (iinfo.max, iinfo.min), which passes any range test.
+    """
+    xp = array_module(ids)
+    info = np.iinfo(ids.dtype)
+    if ignore_index is None:
+        low, high = ids.min(), ids.max()
+    else:
+        real = ids != ignore_index
+        low, high = xp.where(real, ids, info.max).min(), xp.where(real, ids, info.min).max()
+    low, high = to_host(xp.stack([low, high])).tolist()
+    return int(low), int(high)
+
+
 def scatter_add(target: Any, indices: Any, values: Any) -> None:
     """``target[indices] += values`` with repeated indices summed (in place, on either device)."""
     # cupy.add.at, not cupyx.scatter_add: the latter is deprecated since CuPy 13 and warns on every call.
