@@ -33,13 +33,14 @@ class CrossEntropy(Function):
         safe_targets = xp.where(valid, targets, 0)
         rows = xp.arange(logits.shape[0])
         nll = -log_probs[rows, safe_targets] * valid
-        count = int(valid.sum())
+        # The count stays on the device (as the loss's dtype; exact below 2**24 targets): int() would sync.
+        count = xp.maximum(valid.sum(), 1).astype(log_probs.dtype)
         ctx.save_for_backward(log_probs, safe_targets, valid)
-        ctx.reduction, ctx.count = reduction, max(count, 1)
+        ctx.reduction, ctx.count = reduction, count
         if reduction == "none":
             return nll
         total = nll.sum()
-        return total / max(count, 1) if reduction == "mean" else total
+        return total / count if reduction == "mean" else total
 
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[Any, None]:
