@@ -260,3 +260,19 @@ def test_minipretrain_device_is_honoured_by_models_parameters_tensors_and_the_tr
     assert run.model.device == device
     run.train_step()
     assert all(device_of(p.grad) == device for p in run.model.parameters())
+
+
+# ------------------------------------------------------------------ the MFU peak
+@CUDA_ONLY
+def test_the_gpu_matmul_peak_is_keyed_by_the_gpus_name_and_warmed(device: str, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from minipretrain.training import hardware
+
+    assert hardware.gpu_name() in hardware._machine_key(device, "float32")
+    timed: list[int] = []
+    monkeypatch.setattr(hardware.time, "perf_counter", lambda: float(len(timed.append(0) or timed)))
+    # Every perf_counter call advances the fake clock by one: 3 warm-ups (started, never read) and 2 timings
+    # (start and end), each of 10 matmuls, so each timing reads 1 s for 10 matmuls.
+    peak = hardware.measure_matmul_peak(device, size=8, repeats=2)
+    assert len(timed) == 3 + 2 * 2
+    assert peak == pytest.approx(2.0 * 8**3 / (1 / 10))
