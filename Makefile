@@ -16,7 +16,7 @@ STAMP  := $(VENV)/.installed-$(EXTRAS)
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: help install test test-fast train-clm train-mlm sample data bench experiments \
+.PHONY: help install test test-fast train-clm train-mlm sample data bench bench-gpu experiments \
         exp-clm-vs-mlm exp-scaling exp-data-quality exp-learning-curves clean
 
 help:
@@ -24,6 +24,7 @@ help:
 	@echo "make train-mlm       the BERT counterpart with masked language modelling, then fill-mask"
 	@echo "make test            the whole test suite with coverage of minipretrain/"
 	@echo "make bench           speed and memory benchmarks (figures, not tests)"
+	@echo "make bench-gpu       on a GPU machine: the gpu tests on real CuPy, then GPU throughput (8 min)"
 	@echo "make experiments     the four research experiments (writes docs/results/)"
 	@echo "make data            fetch the default corpora into data/"
 	@echo "make install         create .venv and install minipretrain with its dev extras (EXTRAS=dev,reference adds torch and transformers)"
@@ -65,6 +66,9 @@ bench: install
 	$(PY) benchmarks/model.py
 	$(PY) benchmarks/train.py
 	$(PY) benchmarks/tokenizer.py
+
+bench-gpu: install
+	$(PY) benchmarks/gpu.py $(ARGS)
 
 experiments: exp-clm-vs-mlm exp-scaling exp-data-quality exp-learning-curves
 
