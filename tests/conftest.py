@@ -47,6 +47,25 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip("needs CuPy and a CUDA GPU (or --fake-gpu / MINIPRETRAIN_FAKE_CUPY=1)")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _fake_gpu_peak(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """On the fake device the MFU peak is measured small and cached in a temporary folder.
+
+    A trainer's first step measures the matmul peak; the GPU's 4096² version, run by NumPy, takes minutes, and
+    its figure would land in the user's cache under the fake GPU's name.
+    """
+    from minipretrain.backend import fake_cupy_enabled
+    from minipretrain.training import hardware
+
+    if not fake_cupy_enabled():
+        yield
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(hardware, "GPU_PEAK_SIZE", 128)
+        patch.setenv("MINIPRETRAIN_CACHE_DIR", str(tmp_path_factory.mktemp("peak-cache")))
+        yield
+
+
 #: Marks for tests that need CuPy and a GPU (``pytestmark = NEEDS_CUDA`` in a module, or
 #: ``pytest.param(..., marks=NEEDS_CUDA)``); such tests are skipped cleanly on machines without one, and run
 #: on the strict fake device with ``--fake-gpu`` (what ``make test`` does).

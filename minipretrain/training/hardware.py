@@ -24,6 +24,10 @@ def _cache_file() -> Path:
     return Path(root) / "peak.json"
 
 
+#: The matrix size of the GPU peak: large enough that the chip, not the launch, sets the time.
+GPU_PEAK_SIZE = 4096
+
+
 def gpu_name() -> str:
     """The name of CUDA device 0 (as the driver reports it)."""
     name = module_for("cuda").cuda.runtime.getDeviceProperties(0)["name"]
@@ -44,11 +48,11 @@ def measure_matmul_peak(device: str = "cpu", dtype: str = "float32", size: int |
     """Best observed FLOP/s of a ``size``×``size`` matmul (2·size³ FLOPs) over ``repeats`` timings.
 
     On the CPU one matmul per timing (1024², after one warm-up). On a GPU a single small matmul measures the
-    launch and the sync, not the chip: there it is 4096², three warm-up runs (clocks, cuBLAS handles and
-    kernels), and each timing covers ten back-to-back matmuls between two synchronisations.
+    launch and the sync, not the chip: there it is ``GPU_PEAK_SIZE``² (4096²), three warm-up runs (clocks,
+    cuBLAS handles and kernels), and each timing covers ten back-to-back matmuls between two synchronisations.
     """
     on_gpu = device == "cuda"
-    size = size or (4096 if on_gpu else 1024)
+    size = size or (GPU_PEAK_SIZE if on_gpu else 1024)
     per_timing, warmups = (10, 3) if on_gpu else (1, 1)
     xp = module_for(device)
     rng = np.random.default_rng(0)
