@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +87,14 @@ def test_model_forward_and_backward_stay_on_the_device(kind: str, device: str) -
         for name, p in model.named_parameters():
             assert p.grad is not None and device_of(p.grad) == device, name
         model.zero_grad()
+
+
+def test_embedding_backward_on_the_device_uses_no_deprecated_api(device: str) -> None:
+    model = tiny("gpt", 11).to(device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # cupyx.scatter_add warns DeprecationWarning since CuPy 13
+        model(np.arange(8).reshape(1, 8)).sum().backward()
+    assert device_of(model.transformer.wte.weight.grad) == device
 
 
 # ------------------------------------------------------------------ the trainer
