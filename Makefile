@@ -16,7 +16,7 @@ STAMP  := $(VENV)/.installed-$(EXTRAS)
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: help install test test-fast train-clm train-mlm sample data bench experiments \
+.PHONY: help install test test-fast train-clm train-mlm sample data bench bench-gpu experiments \
         exp-clm-vs-mlm exp-scaling exp-data-quality exp-learning-curves clean
 
 help:
@@ -24,6 +24,7 @@ help:
 	@echo "make train-mlm       the BERT counterpart with masked language modelling, then fill-mask"
 	@echo "make test            the whole test suite with coverage of minipretrain/"
 	@echo "make bench           speed and memory benchmarks (figures, not tests)"
+	@echo "make bench-gpu       on a GPU machine: the gpu tests on real CuPy, then GPU throughput (8 min)"
 	@echo "make experiments     the four research experiments (writes docs/results/)"
 	@echo "make data            fetch the default corpora into data/"
 	@echo "make install         create .venv and install minipretrain with its dev extras (EXTRAS=dev,reference adds torch and transformers)"
@@ -37,10 +38,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
-# Two test workers on two cores, each with one BLAS thread (set above).
+# Two test workers on two cores, each with one BLAS thread (set above). The gpu-marked tests run on the
+# strict fake device (minipretrain/testing/fake_cupy.py); on a machine with a GPU, `make test FAKE_GPU=0`.
+FAKE_GPU ?= 1
 test: install
-	$(PY) -m pytest -q -n 2 --dist loadfile --cov=minipretrain --cov-report=term-missing:skip-covered \
-		--cov-fail-under=90 tests
+	MINIPRETRAIN_FAKE_CUPY=$(FAKE_GPU) $(PY) -m pytest -q -n 2 --dist loadfile --cov=minipretrain \
+		--cov-report=term-missing:skip-covered --cov-fail-under=90 tests
 
 test-fast: install
 	$(PY) -m pytest -q -x -n 2 tests
@@ -63,6 +66,9 @@ bench: install
 	$(PY) benchmarks/model.py
 	$(PY) benchmarks/train.py
 	$(PY) benchmarks/tokenizer.py
+
+bench-gpu: install
+	$(PY) benchmarks/gpu.py $(ARGS)
 
 experiments: exp-clm-vs-mlm exp-scaling exp-data-quality exp-learning-curves
 

@@ -5,6 +5,7 @@ Every op takes its array module from its inputs (``xp = array_module(x)``), so o
 needs it.
 
 Device names are ``"cpu"`` and ``"cuda"``; the default comes from ``MINIPRETRAIN_DEVICE`` (``cpu`` if unset).
+``MINIPRETRAIN_FAKE_CUPY=1`` makes "cuda" the strict CPU stand-in of ``minipretrain.testing.fake_cupy``.
 """
 from __future__ import annotations
 
@@ -25,7 +26,16 @@ class DeviceError(RuntimeError):
     """A device was asked for that cannot be used here, or arrays from two devices were mixed."""
 
 
+def fake_cupy_enabled() -> bool:
+    """True when ``MINIPRETRAIN_FAKE_CUPY`` asks for the strict CPU stand-in (``minipretrain.testing.fake_cupy``)."""
+    return os.environ.get("MINIPRETRAIN_FAKE_CUPY", "").strip().lower() not in ("", "0", "false", "no")
+
+
 def _import_cupy() -> ModuleType:
+    if fake_cupy_enabled():
+        from .testing import fake_cupy  # noqa: PLC0415 - only on request
+
+        fake_cupy.install()
     try:
         import cupy  # noqa: PLC0415 - optional dependency
     except ImportError as error:  # pragma: no cover - depends on the machine
@@ -101,14 +111,27 @@ def to_host(array: Any) -> np.ndarray:
     return array.get() if device_of(array) == "cuda" else np.asarray(array)
 
 
+def id_range(ids: Any, ignore_index: int | None = None) -> tuple[int, int]:
+    """(min, max) of integer ``ids`` (entries equal to ``ignore_index`` skipped) as Python ints.
+
+    Free for host ids; one device-to-host read for device ids, which is why callers check ids while they are
+    still on the host. With nothing left to check it returns (iinfo.max, iinfo.min), which passes any range test.
+    """
+    xp = array_module(ids)
+    info = np.iinfo(ids.dtype)
+    if ignore_index is None:
+        low, high = ids.min(), ids.max()
+    else:
+        real = ids != ignore_index
+        low, high = xp.where(real, ids, info.max).min(), xp.where(real, ids, info.min).max()
+    low, high = to_host(xp.stack([low, high])).tolist()
+    return int(low), int(high)
+
+
 def scatter_add(target: Any, indices: Any, values: Any) -> None:
     """``target[indices] += values`` with repeated indices summed (in place, on either device)."""
-    if device_of(target) == "cuda":  # pragma: no cover - needs a GPU
-        import cupyx  # noqa: PLC0415
-
-        cupyx.scatter_add(target, indices, values)
-    else:
-        np.add.at(target, indices, values)
+    # cupy.add.at, not cupyx.scatter_add: the latter is deprecated since CuPy 13 and warns on every call.
+    array_module(target).add.at(target, indices, values)
 
 
 def tune_allocator() -> bool:

@@ -30,11 +30,46 @@ settings.register_profile("deep", max_examples=500, deadline=None, print_blob=Tr
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-_HAS_CUDA = cupy_available()
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--fake-gpu", action="store_true",
+                     help="run the gpu-marked tests on minipretrain.testing.fake_cupy (sets MINIPRETRAIN_FAKE_CUPY=1)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--fake-gpu"):
+        os.environ["MINIPRETRAIN_FAKE_CUPY"] = "1"  # inherited by xdist workers, read by minipretrain.backend
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Decided per test, not at import, so that --fake-gpu (parsed after this file is imported) counts.
+    if item.get_closest_marker("gpu") is not None and not cupy_available():
+        pytest.skip("needs CuPy and a CUDA GPU (or --fake-gpu / MINIPRETRAIN_FAKE_CUPY=1)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fake_gpu_peak(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """On the fake device the MFU peak is measured small and cached in a temporary folder.
+
+    A trainer's first step measures the matmul peak; the GPU's 4096² version, run by NumPy, takes minutes, and
+    its figure would land in the user's cache under the fake GPU's name.
+    """
+    from minipretrain.backend import fake_cupy_enabled
+    from minipretrain.training import hardware
+
+    if not fake_cupy_enabled():
+        yield
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(hardware, "GPU_PEAK_SIZE", 128)
+        patch.setenv("MINIPRETRAIN_CACHE_DIR", str(tmp_path_factory.mktemp("peak-cache")))
+        yield
+
 
 #: Marks for tests that need CuPy and a GPU (``pytestmark = NEEDS_CUDA`` in a module, or
-#: ``pytest.param(..., marks=NEEDS_CUDA)``); such tests are skipped cleanly on machines without one.
-NEEDS_CUDA = [pytest.mark.gpu, pytest.mark.skipif(not _HAS_CUDA, reason="needs CuPy and a CUDA GPU")]
+#: ``pytest.param(..., marks=NEEDS_CUDA)``); such tests are skipped cleanly on machines without one, and run
+#: on the strict fake device with ``--fake-gpu`` (what ``make test`` does).
+NEEDS_CUDA = [pytest.mark.gpu]
 
 DEVICES = ["cpu", pytest.param("cuda", marks=NEEDS_CUDA)]
 

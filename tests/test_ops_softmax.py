@@ -40,8 +40,10 @@ def test_softmax_and_log_softmax_match_their_composed_references(device, data):
     axis = data.draw(st.integers(-len(shape), len(shape) - 1))
     x = data.draw(st.one_of(arrays(shape, -5.0, 5.0),
                             near_one_hot_logits(shape[0], int(np.prod(shape[1:]))).map(lambda z: z.reshape(shape))))
+    # softmax's dx = p ⊙ (g - Σ g·p) subtracts numbers the size of the upstream gradient (standard normal, O(1))
+    # even when saturation leaves dx ~1e-7 (logits [15, 0, 0, 0, 0]: rounding gave a 3e-10 relative difference).
     assert_same_forward_and_backward(lambda t: ops.softmax(t, axis=axis),
-                                     lambda t: softmax_reference(t, axis=axis), [x], device)
+                                     lambda t: softmax_reference(t, axis=axis), [x], device, grad_terms_scale=1.0)
     assert_same_forward_and_backward(lambda t: ops.log_softmax(t, axis=axis),
                                      lambda t: log_softmax_reference(t, axis=axis), [x], device)
 

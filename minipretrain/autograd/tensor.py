@@ -34,6 +34,8 @@ class Tensor:
     ) -> None:
         if isinstance(data, Tensor):
             data = data.data
+        if device is None and not (isinstance(data, np.ndarray) or device_of(data) == "cuda"):
+            device = default_device()  # Python numbers and lists go to MINIPRETRAIN_DEVICE; arrays stay put
         if device is not None:
             xp = module_for(device)
             data = to_device(data, device) if hasattr(data, "__array__") or hasattr(data, "get") else data

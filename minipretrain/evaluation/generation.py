@@ -57,7 +57,8 @@ def generate(model: Any, prompt_ids: Any, max_new_tokens: int, temperature: floa
         raise ValueError(f"generate: temperature must be ≥ 0, got {temperature}")
     if top_k is not None and top_k < 1:
         raise ValueError(f"generate: top_k must be ≥ 1 or None, got {top_k}")
-    ids = to_host(prompt_ids.data if isinstance(prompt_ids, Tensor) else np.asarray(prompt_ids)).astype(np.int64)
+    # to_host, not np.asarray: a CuPy prompt refuses implicit conversion (lists and NumPy pass through).
+    ids = to_host(prompt_ids.data if isinstance(prompt_ids, Tensor) else prompt_ids).astype(np.int64)
     single = ids.ndim == 1
     ids = ids[None] if single else ids
     if ids.ndim != 2 or ids.shape[1] == 0:

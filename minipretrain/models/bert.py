@@ -93,7 +93,7 @@ class BertEmbeddings(Module):
         self.dropout = Dropout(config.dropout, source)
 
     def forward(self, ids: Any, token_type_ids: Any) -> Tensor:
-        positions = array_module(ids).arange(ids.shape[1])
+        positions = np.arange(ids.shape[1])  # host: its range check is free
         x = self.word_embeddings(ids) + self.position_embeddings(positions) + self.token_type_embeddings(token_type_ids)
         return self.dropout(self.LayerNorm(x))
 
@@ -291,17 +291,19 @@ class BERT(Module):
         ``attention_mask`` (B, T): 1 for real tokens, 0 for padding (no position attends to padding).
         ``token_type_ids`` (B, T): segment ids, 0 by default.
         """
-        xp = array_module(self.bert.embeddings.word_embeddings.weight.data)
-        ids = xp.asarray(input_ids.data if isinstance(input_ids, Tensor) else input_ids)
+        # Host ids stay on the host: the embeddings check their range there (free), then move them.
+        ids = input_ids.data if isinstance(input_ids, Tensor) else input_ids
+        ids = ids if hasattr(ids, "ndim") else np.asarray(ids)
         if ids.ndim != 2:
             raise ValueError(f"BERT: input_ids must have shape (B, T), got {ids.shape}")
         if ids.shape[1] > self.config.max_position_embeddings:
             raise ValueError(f"BERT: sequence of length {ids.shape[1]} is longer than max_position_embeddings="
                              f"{self.config.max_position_embeddings}")
         if token_type_ids is None:
-            token_type_ids = xp.zeros(ids.shape, dtype=np.int64)
+            token_type_ids = np.zeros(ids.shape, dtype=np.int64)
         else:
-            token_type_ids = xp.asarray(token_type_ids.data if isinstance(token_type_ids, Tensor) else token_type_ids)
+            token_type_ids = token_type_ids.data if isinstance(token_type_ids, Tensor) else token_type_ids
+            token_type_ids = token_type_ids if hasattr(token_type_ids, "ndim") else np.asarray(token_type_ids)
             if token_type_ids.shape != ids.shape:
                 raise ValueError(f"BERT: token_type_ids {token_type_ids.shape} must match input_ids {ids.shape}")
         x = self.bert.embeddings(ids, token_type_ids)

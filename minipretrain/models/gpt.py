@@ -195,7 +195,8 @@ class GPT(Module):
 
     def _check_ids(self, input_ids: Any, past_length: int = 0) -> Any:
         ids = input_ids.data if isinstance(input_ids, Tensor) else input_ids
-        ids = array_module(self.transformer.wte.weight.data).asarray(ids)
+        # Host ids stay on the host: the embedding checks their range there (free), then moves them.
+        ids = ids if hasattr(ids, "ndim") else np.asarray(ids)
         if ids.ndim != 2:
             raise ValueError(f"GPT: input_ids must have shape (B, T), got {ids.shape}")
         if past_length + ids.shape[1] > self.config.block_size:
@@ -214,7 +215,7 @@ class GPT(Module):
         past_length = cache.length if cache is not None else 0
         ids = self._check_ids(input_ids, past_length)
         body = self.transformer
-        positions = array_module(ids).arange(past_length, past_length + ids.shape[1])
+        positions = np.arange(past_length, past_length + ids.shape[1])  # host: its range check is free
         x = body.drop(body.wte(ids) + body.wpe(positions))
         padding = as_padding_mask(attention_mask, x)
         for index, block in enumerate(body.h):

@@ -6,13 +6,14 @@ names (a tied weight) is one Parameter and is listed once, under the name it was
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from ..autograd.tensor import Tensor
-from ..backend import array_module, check_device, device_of, module_for, to_device
+from ..backend import array_module, check_device, default_device, device_of, module_for, to_device
 from .parameter import Parameter
 
 
@@ -20,22 +21,65 @@ class StateDictError(ValueError):
     """``load_state_dict`` got entries that do not fit the module: missing, unexpected or mis-shaped ones."""
 
 
+class SeededDraws:
+    """A CuPy random stream whose state is two integers: draw ``n`` comes from ``default_rng([seed, n])``.
+
+    CuPy's generators cannot export their state (``bit_generator.state`` is a method returning a handle, not
+    a dict), so a checkpoint could not save them. This stream saves as ``{seed, draws}`` and restores exactly.
+    It is its own ``bit_generator`` so that code written for NumPy's ``generator.bit_generator.state`` (get
+    and set) works unchanged.
+    """
+
+    kind = "SeededDraws"
+
+    def __init__(self, xp: Any, seed: int, draws: int = 0) -> None:
+        self.xp, self.seed, self.draws = xp, int(seed), int(draws)
+
+    def random(self, size: Any = None, dtype: Any = np.float64) -> Any:
+        generator = self.xp.random.default_rng([self.seed, self.draws])
+        self.draws += 1
+        return generator.random(size, dtype=dtype)
+
+    @property
+    def bit_generator(self) -> SeededDraws:
+        return self
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return {"bit_generator": self.kind, "seed": self.seed, "draws": self.draws}
+
+    @state.setter
+    def state(self, value: dict[str, Any]) -> None:
+        if not isinstance(value, dict) or value.get("bit_generator") != self.kind:
+            kind = value.get("bit_generator") if isinstance(value, dict) else type(value).__name__
+            warnings.warn(f"the dropout stream was saved on another device ({kind}); it restarts from seed "
+                          f"{self.seed} here, so dropout masks differ from the uninterrupted run", stacklevel=2)
+            return
+        self.seed, self.draws = int(value["seed"]), int(value["draws"])
+
+
 class RandomSource:
     """The seeded generator that every Dropout of one model draws from, so the model's seed fixes every mask.
 
     It lives beside the parameters (not in a global), so two models never share a random stream. Moving the
-    model to another device starts a fresh generator of that device's array module from the same seed.
+    model to another device starts a fresh generator of that device's array module from the same seed (on a
+    GPU a :class:`SeededDraws`, whose state a checkpoint can save). The default device is ``MINIPRETRAIN_DEVICE``.
     """
 
-    def __init__(self, seed: int, device: str = "cpu") -> None:
+    def __init__(self, seed: int, device: str | None = None) -> None:
         self.seed = int(seed)
-        self.device = check_device(device)
-        self.generator = module_for(self.device).random.default_rng(self.seed)
+        self.device = check_device(device or default_device())
+        self.generator = self._new_generator()
+
+    def _new_generator(self) -> Any:
+        if self.device == "cuda":
+            return SeededDraws(module_for("cuda"), self.seed)
+        return np.random.default_rng(self.seed)
 
     def reseed(self, seed: int | None = None) -> None:
         """Restart the stream (from ``seed``, or the original seed when None)."""
         self.seed = self.seed if seed is None else int(seed)
-        self.generator = module_for(self.device).random.default_rng(self.seed)
+        self.generator = self._new_generator()
 
     def to(self, device: str) -> None:
         device = check_device(device)

@@ -4,6 +4,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..autograd.tensor import Tensor
+from ..backend import default_device, device_of
+
+
+def _raw(data: Any) -> Any:
+    return data.data if isinstance(data, Tensor) else data
 
 
 class Parameter(Tensor):
@@ -16,7 +21,8 @@ class Parameter(Tensor):
     """
 
     def __init__(self, data: Any, decay: bool = True) -> None:
-        super().__init__(data, requires_grad=True)
+        # Host data (a layer's initial weights) goes to MINIPRETRAIN_DEVICE, so models are built there.
+        super().__init__(data, requires_grad=True, device=None if device_of(_raw(data)) == "cuda" else default_device())
         self.decay = decay
 
     def __repr__(self) -> str:

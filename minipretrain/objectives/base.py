@@ -6,8 +6,9 @@ An objective answers two questions, kept apart on purpose:
    a :class:`PreparedBatch`: the ids the model reads, and ``labels`` holding the id to predict at each position
    (``-100``, :data:`IGNORE_INDEX`, where there is nothing to predict). It draws all its randomness from
    ``rng``, so a seed fixes every mask.
-2. ``loss(model, prepared, reduction)`` — *how wrong is it?* It moves the arrays to the model's device, runs
-   the model and returns the cross-entropy over the labelled positions,
+2. ``loss(model, prepared, reduction)`` — *how wrong is it?* It runs the model on the host ids (the ops check
+   their range on the host and move them to the model's device) and returns the cross-entropy over the
+   labelled positions,
 
        L_sum  = Σ_{(b,t): y_bt ≠ -100}  −log softmax(z_bt)[y_bt],      L_mean = L_sum / N,
 
@@ -27,7 +28,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from ..autograd.grad_mode import no_grad
-from ..backend import array_module, to_device
+from ..backend import array_module, to_device, to_host
 from ..ops.cross_entropy import IGNORE_INDEX, cross_entropy
 
 Reduction = Literal["mean", "sum"]
@@ -85,7 +86,8 @@ class Objective(ABC):
     def prepare(self, batch: Any, rng: np.random.Generator | None = None) -> PreparedBatch:
         """Build model inputs and labels from a data ``Batch`` (host arrays), drawing randomness from ``rng``."""
 
-    def loss(self, model: Any, prepared: PreparedBatch, reduction: Reduction = "mean") -> tuple[Any, dict[str, float]]:
+    def loss(self, model: Any, prepared: PreparedBatch, reduction: Reduction = "mean",
+             host_metrics: bool = True) -> tuple[Any, dict[str, Any]]:
         """Cross-entropy of ``model`` on the labelled positions of ``prepared``.
 
         Args:
@@ -93,6 +95,8 @@ class Objective(ABC):
                 ``model(input_ids, attention_mask=..., [token_type_ids=...])`` and returning logits (B, T, V).
             prepared: the output of :meth:`prepare`.
             reduction: "mean" — L_sum / N (0 when N = 0); "sum" — L_sum, for token-weighted accumulation.
+            host_metrics: False leaves the metrics on the device, as ``{"correct": 0-d array, "num_targets"}``,
+                so a training step can read everything in one transfer (each read waits for the GPU).
 
         Returns:
             ``(loss, metrics)``: ``loss`` is a scalar Tensor to call ``backward()`` on; ``metrics`` holds
@@ -103,16 +107,17 @@ class Objective(ABC):
         if reduction not in _REDUCTIONS:
             raise ValueError(f"{type(self).__name__}.loss: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
         self.check_model(model)
+        # Ids and labels go in as host arrays: the embedding and the loss check their range on the host (free;
+        # on the device each check would wait for the GPU) and move them. The mask has nothing to check.
         device = getattr(model, "device", "cpu")
-        input_ids = to_device(prepared.input_ids, device)
+        input_ids, labels = prepared.input_ids, prepared.labels
         attention_mask = to_device(prepared.attention_mask, device)
-        labels = to_device(prepared.labels, device)
         extra = {}
         if prepared.token_type_ids is not None:
-            extra["token_type_ids"] = to_device(prepared.token_type_ids, device)
+            extra["token_type_ids"] = prepared.token_type_ids
         logits = model(input_ids, attention_mask=attention_mask, **extra)
         loss = cross_entropy(logits, labels, reduction=reduction)
-        metrics = self._metrics(logits, labels, loss, reduction)
+        metrics = self._metrics(logits, labels, loss, reduction, host_metrics)
         return loss, metrics
 
     def __call__(self, model: Any, batch: Any, rng: np.random.Generator | None = None) -> tuple[Any, dict[str, float]]:
@@ -121,17 +126,19 @@ class Objective(ABC):
 
     # ----------------------------------------------------------------- helpers
     @staticmethod
-    def _metrics(logits: Any, labels: Any, loss: Any, reduction: str) -> dict[str, float]:
+    def _metrics(logits: Any, labels: Any, loss: Any, reduction: str, host_metrics: bool = True) -> dict[str, Any]:
         with no_grad():
             xp = array_module(logits.data)
-            targeted = labels != IGNORE_INDEX
-            num_targets = int(targeted.sum())
+            num_targets = int((to_host(labels) != IGNORE_INDEX).sum())  # host labels: no sync
+            device_labels = xp.asarray(labels)
             predictions = xp.argmax(logits.data, axis=-1)
-            correct = int(((predictions == labels) & targeted).sum())
+            correct = ((predictions == device_labels) & (device_labels != IGNORE_INDEX)).sum()
+        if not host_metrics:  # the caller reads ``correct`` (a device scalar) and the loss when it chooses
+            return {"correct": correct, "num_targets": float(num_targets)}
         total = loss.item()
         denominator = max(num_targets, 1)
         mean_loss = total / denominator if reduction == "sum" else total
-        return {"loss": float(mean_loss), "accuracy": correct / denominator, "num_targets": float(num_targets)}
+        return {"loss": float(mean_loss), "accuracy": int(correct) / denominator, "num_targets": float(num_targets)}
 
     def check_model(self, model: Any) -> None:
         """Refuse a model of another kind than :attr:`model_kind`, with what goes with what."""

@@ -57,12 +57,12 @@ def masked_softmax(scores: Any, allowed: Any) -> Any:
         xp.copyto(scores, -xp.inf, where=~allowed)
     row_max = scores.max(axis=-1, keepdims=True)
     if allowed is not None:  # a row with no allowed key has max -inf; shift it by 0 instead (all exp() give 0)
-        row_max[~xp.isfinite(row_max)] = 0
+        xp.copyto(row_max, 0, where=~xp.isfinite(row_max))  # not row_max[mask] = 0: a mask index syncs on GPU
     scores -= row_max
     probs = xp.exp(scores, out=scores)
     total = probs.sum(axis=-1, keepdims=True)
     if allowed is not None:
-        total[total == 0] = 1
+        xp.copyto(total, 1, where=total == 0)
     probs /= total
     return probs
 

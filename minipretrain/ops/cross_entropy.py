@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..autograd.function import Context, Function, constant
-from ..backend import array_module
+from ..backend import array_module, id_range
 from . import reduce
 from .softmax import log_softmax_reference, stable_log_softmax
 
@@ -31,13 +33,14 @@ class CrossEntropy(Function):
         safe_targets = xp.where(valid, targets, 0)
         rows = xp.arange(logits.shape[0])
         nll = -log_probs[rows, safe_targets] * valid
-        count = int(valid.sum())
+        # The count stays on the device (as the loss's dtype; exact below 2**24 targets): int() would sync.
+        count = xp.maximum(valid.sum(), 1).astype(log_probs.dtype)
         ctx.save_for_backward(log_probs, safe_targets, valid)
-        ctx.reduction, ctx.count = reduction, max(count, 1)
+        ctx.reduction, ctx.count = reduction, count
         if reduction == "none":
             return nll
         total = nll.sum()
-        return total / max(count, 1) if reduction == "mean" else total
+        return total / count if reduction == "mean" else total
 
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[Any, None]:
@@ -64,7 +67,8 @@ def cross_entropy(logits: Any, targets: Any, ignore_index: int = IGNORE_INDEX, r
     """
     if reduction not in _REDUCTIONS:
         raise ValueError(f"cross_entropy: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    target_array = constant(targets, like=logits)
+    target_array = constant(targets)
+    target_array = target_array if hasattr(target_array, "dtype") else np.asarray(target_array)
     if target_array.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: targets must be integer class ids, got dtype {target_array.dtype}")
     if logits.shape[:-1] != target_array.shape:
@@ -72,12 +76,14 @@ def cross_entropy(logits: Any, targets: Any, ignore_index: int = IGNORE_INDEX, r
             f"cross_entropy: logits {logits.shape} need targets of shape {logits.shape[:-1]}, got {target_array.shape}"
         )
     vocab = logits.shape[-1]
-    real = target_array[target_array != ignore_index]
-    if real.size and (int(real.min()) < 0 or int(real.max()) >= vocab):
+    # Checked before the move: free on host targets; device targets cost one read.
+    low, high = id_range(target_array, ignore_index) if target_array.size else (0, 0)
+    if low < 0 or high >= vocab:
         raise ValueError(
             f"cross_entropy: targets must lie in [0, {vocab}) or equal ignore_index={ignore_index}; "
-            f"found values from {int(real.min())} to {int(real.max())}"
+            f"found values from {low} to {high}"
         )
+    target_array = array_module(logits.data).asarray(target_array)
     flat_logits = logits.reshape(-1, vocab)
     loss = CrossEntropy.apply(flat_logits, target_array.reshape(-1), ignore_index=ignore_index, reduction=reduction)
     return loss.reshape(target_array.shape) if reduction == "none" else loss

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..autograd.function import Context, Function
+from ..backend import array_module
 
 
 def keep_mask(shape: tuple[int, ...], p: float, rng: Any, dtype: Any) -> Any:
@@ -37,6 +38,8 @@ def dropout(x: Any, p: float, rng: Any, training: bool = True) -> Any:
     if not training or p == 0.0:
         return x
     if rng is None:
-        raise ValueError("dropout: pass a seeded generator (rng=np.random.default_rng(seed)) so runs repeat exactly")
+        xp = array_module(getattr(x, "data", x)).__name__  # a NumPy generator's mask cannot multiply a CuPy array
+        raise ValueError(f"dropout: pass a seeded generator of the input's array module (rng={xp}.random."
+                         "default_rng(seed)) so runs repeat exactly")
     return Dropout.apply(x, p=p, rng=rng)
 

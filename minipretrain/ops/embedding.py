@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..autograd.function import Context, Function, constant
-from ..backend import array_module, scatter_add
+from ..backend import array_module, id_range, scatter_add
 
 
 class Embedding(Function):
@@ -32,12 +34,13 @@ class Embedding(Function):
 
 def embedding(weight: Any, ids: Any) -> Any:
     """Look up the rows of ``weight`` (V, D) named by the integer ``ids``; out-of-range ids are an error."""
-    ids = constant(ids, like=weight)
+    ids = constant(ids)
+    ids = ids if hasattr(ids, "dtype") else np.asarray(ids)
     if ids.dtype.kind not in "iu":
         raise TypeError(f"embedding: ids must be integers, got dtype {ids.dtype}")
     vocab = weight.shape[0]
-    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= vocab):
-        raise IndexError(
-            f"embedding: ids must lie in [0, {vocab}), found values from {int(ids.min())} to {int(ids.max())}"
-        )
-    return Embedding.apply(weight, ids)
+    # Checked before the move: free on host ids; device ids cost one read (a GPU would silently wrap them).
+    low, high = id_range(ids) if ids.size else (0, 0)
+    if low < 0 or high >= vocab:
+        raise IndexError(f"embedding: ids must lie in [0, {vocab}), found values from {low} to {high}")
+    return Embedding.apply(weight, array_module(weight.data).asarray(ids))

@@ -122,6 +122,10 @@ class Optimizer:
                     raise ValueError(f"gradient of shape {param.grad.shape} for a parameter of shape {param.shape}")
                 state = self.state.setdefault(id(param), {"step": 0})
                 state["step"] += 1
+                # Module.to moves the parameters, not this state: follow them (once, at the first step after).
+                for name in self.state_arrays:
+                    if name in state and device_of(state[name]) != device_of(param.data):
+                        state[name] = to_device(to_host(state[name]), device_of(param.data))
                 self._update(param, param.grad, state, group)
 
     def zero_grad(self) -> None:

@@ -24,26 +24,51 @@ def _cache_file() -> Path:
     return Path(root) / "peak.json"
 
 
+#: The matrix size of the GPU peak: large enough that the chip, not the launch, sets the time.
+GPU_PEAK_SIZE = 4096
+
+
+def gpu_name() -> str:
+    """The name of CUDA device 0 (as the driver reports it)."""
+    name = module_for("cuda").cuda.runtime.getDeviceProperties(0)["name"]
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
 def _machine_key(device: str, dtype: str) -> str:
+    if device == "cuda":  # a GPU's peak is the GPU's, whatever the host
+        return f"cuda|{dtype}|{gpu_name()}"
     # The BLAS thread count changes the peak (one core or all), so it is part of what was measured.
     threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or "default"
     return (f"{device}|{dtype}|{platform.machine()}|{platform.processor()}|{os.cpu_count()} cores|"
             f"{threads} BLAS threads|numpy {np.__version__}")
 
 
-def measure_matmul_peak(device: str = "cpu", dtype: str = "float32", size: int = 1024, repeats: int = 5) -> float:
-    """Best observed FLOP/s of an ``size``×``size`` matmul (2·size³ FLOPs) over ``repeats`` runs."""
+def measure_matmul_peak(device: str = "cpu", dtype: str = "float32", size: int | None = None,
+                        repeats: int = 5) -> float:
+    """Best observed FLOP/s of a ``size``×``size`` matmul (2·size³ FLOPs) over ``repeats`` timings.
+
+    On the CPU one matmul per timing (1024², after one warm-up). On a GPU a single small matmul measures the
+    launch and the sync, not the chip: there it is ``GPU_PEAK_SIZE``² (4096²), three warm-up runs (clocks,
+    cuBLAS handles and kernels), and each timing covers ten back-to-back matmuls between two synchronisations.
+    """
+    on_gpu = device == "cuda"
+    size = size or (GPU_PEAK_SIZE if on_gpu else 1024)
+    per_timing, warmups = (10, 3) if on_gpu else (1, 1)
     xp = module_for(device)
     rng = np.random.default_rng(0)
     a = xp.asarray(rng.standard_normal((size, size)).astype(dtype))
     b = xp.asarray(rng.standard_normal((size, size)).astype(dtype))
     best = float("inf")
-    for _ in range(repeats + 1):  # the first run warms caches and thread pools
-        start = time.perf_counter()
-        c = a @ b
-        if device == "cuda":  # pragma: no cover - needs a GPU
+    for run in range(warmups + repeats):
+        if on_gpu:
             xp.cuda.Stream.null.synchronize()
-        best = min(best, time.perf_counter() - start)
+        start = time.perf_counter()
+        for _ in range(per_timing):
+            c = a @ b
+        if on_gpu:
+            xp.cuda.Stream.null.synchronize()
+        if run >= warmups:
+            best = min(best, (time.perf_counter() - start) / per_timing)
     del c
     return 2.0 * size**3 / best
 
