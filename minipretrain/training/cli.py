@@ -53,7 +53,11 @@ def _train(args: argparse.Namespace) -> int:
           f"perplexity {last['val_perplexity']:.3f}, accuracy {last['val_accuracy']:.4f}")
     if result.stopped_early:
         print(f"stopped early ({result.stopped_early}); resume with --resume")
-    if not args.no_sample:
+    if not args.no_sample and hasattr(run.objective, "examples"):
+        from .examples import show_examples
+
+        show_examples(run, seed=int(training.get("seed", 0)))
+    elif not args.no_sample:
         _show_samples(run.model, run.tokenizer, run.objective.name, seed=int(training.get("seed", 0)))
     return 0
 
