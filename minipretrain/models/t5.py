@@ -19,7 +19,7 @@ Parameter names are Hugging Face's, so a checkpoint loads by name.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -98,9 +98,6 @@ class T5Config:
     def block_size(self) -> int:
         return self.max_length
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 def relative_position_buckets(query_length: int, key_length: int, bidirectional: bool, num_buckets: int = 32,
                               max_distance: int = 128, xp: Any = np) -> Any:
@@ -159,9 +156,8 @@ class T5Attention(Module):
         self.k = Linear(c.d_model, inner, bias=False, rng=rng, std=c.d_model ** -0.5, dtype=dtype)
         self.v = Linear(c.d_model, inner, bias=False, rng=rng, std=c.d_model ** -0.5, dtype=dtype)
         self.o = Linear(inner, c.d_model, bias=False, rng=rng, std=inner ** -0.5, dtype=dtype)
-        self.relative_attention_bias = (Embedding(self.num_buckets, c.num_heads, rng=rng,
-                                                  std=c.d_model ** -0.5, dtype=dtype)
-                                        if has_relative_attention_bias else None)
+        self.relative_attention_bias = (Embedding(self.num_buckets, c.num_heads, rng=rng, std=c.d_model ** -0.5,
+                                                  dtype=dtype) if has_relative_attention_bias else None)
         self.dropout_p = c.dropout
         self.source = source
 
@@ -401,6 +397,3 @@ class T5(Module):
         finally:
             self.train(was_training)
         return out[:, 1:]
-
-    def extra_repr(self) -> str:
-        return f"{self.config}"

@@ -149,21 +149,21 @@ class SpanCorruption(Objective):
         lengths = attention_mask.sum(axis=1)
         if not (attention_mask == (np.arange(ids.shape[1])[None, :] < lengths[:, None])).all():
             raise ValueError("SpanCorruption: each row must be its real tokens followed by padding (right padding)")
-        groups = [(rows, self.corrupt(ids[rows, :n], rng)) for n in np.unique(lengths)
-                  for rows in [np.flatnonzero(lengths == n)]]
-        width_in = max(inputs.shape[1] for _, (_, inputs, _) in groups)
-        width_out = max(targets.shape[1] for _, (_, _, targets) in groups)
+        groups = [(np.flatnonzero(lengths == n), n) for n in np.unique(lengths)]  # usually one: full windows
+        corrupted = [(rows, self.corrupt(ids[rows, :n], rng)) for rows, n in groups]
+        width_in = max(inputs.shape[1] for _, (_, inputs, _) in corrupted)
+        width_out = max(targets.shape[1] for _, (_, _, targets) in corrupted)
         input_ids = np.full((len(ids), width_in), self.pad_id, dtype=np.int64)
-        labels = np.full((len(ids), width_out), IGNORE_INDEX, dtype=np.int64)
-        for rows, (_, inputs, targets) in groups:
-            input_ids[rows, :inputs.shape[1]] = inputs
-            labels[rows, :targets.shape[1]] = targets
         encoder_mask = np.zeros((len(ids), width_in), dtype=bool)
-        for rows, (_, inputs, _) in groups:
+        labels = np.full((len(ids), width_out), IGNORE_INDEX, dtype=np.int64)
+        for rows, (_, inputs, targets) in corrupted:
+            input_ids[rows, :inputs.shape[1]] = inputs
             encoder_mask[rows, :inputs.shape[1]] = True
+            labels[rows, :targets.shape[1]] = targets
         return Seq2SeqPreparedBatch(
             input_ids=input_ids, attention_mask=encoder_mask, labels=labels,
-            decoder_input_ids=shift_right(labels, self.pad_id, self.pad_id), decoder_attention_mask=labels != IGNORE_INDEX)
+            decoder_input_ids=shift_right(labels, self.pad_id, self.pad_id),  # T5 starts decoding from the pad id
+            decoder_attention_mask=labels != IGNORE_INDEX)
 
     def loss(self, model: Any, prepared: PreparedBatch, reduction: Reduction = "mean") -> tuple[Any, dict[str, float]]:
         """Cross-entropy of the targets given the corrupted input (``reduction`` as :meth:`Objective.loss`)."""
