@@ -133,6 +133,22 @@ def test_the_pair_shares_embeddings_and_dropout_and_counts_them_once():
     assert pair(ids, mask).shape == (3, 9) and pair.generator(ids, mask).shape == (3, 9, VOCAB)
 
 
+def test_the_pair_saves_as_its_two_halves(tmp_path):
+    from minipretrain.interop import UnsupportedCheckpointError
+
+    pair = ELECTRA(ELECTRAConfig(discriminator=config(embedding=16, hidden=32), generator=config(16, 16)))
+    with pytest.raises(UnsupportedCheckpointError, match="save model.discriminator"):
+        save_hf_checkpoint(pair, tmp_path / "pair")
+    save_hf_checkpoint(pair.discriminator, tmp_path / "d")
+    save_hf_checkpoint(pair.generator, tmp_path / "g")
+    ids, mask, types = inputs()
+    pair.eval()
+    np.testing.assert_array_equal(load_hf_checkpoint(tmp_path / "d").eval()(ids, mask, types).numpy(),
+                                  pair(ids, mask, types).numpy())
+    np.testing.assert_array_equal(load_hf_checkpoint(tmp_path / "g").eval()(ids, mask, types).numpy(),
+                                  pair.generator(ids, mask, types).numpy())
+
+
 def test_default_generator_is_a_quarter_as_wide_and_mismatches_are_refused():
     pair_config = ELECTRAConfig(discriminator=config(embedding=16, hidden=128))
     assert pair_config.generator.hidden_size == 32 and pair_config.generator.embedding_size == 16
