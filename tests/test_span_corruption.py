@@ -207,3 +207,28 @@ def test_sentinels_take_the_last_ids_counting_down_and_round_trip(tokenizer, tmp
     loaded = load_tokenizer(tmp_path / "tok.json")
     assert loaded.vocab_size == tokenizer.vocab_size and loaded.decode(ids) == tokenizer.decode(ids)
     assert loaded.fingerprint() == tokenizer.fingerprint() != tokenizer.base.fingerprint()
+
+
+def test_padded_rows_of_many_lengths_over_a_million_tokens():
+    """2,048 right-padded rows of 16-1,024 real tokens (≈1.07M): each gets T5's counts for its own length, the
+    overall density and mean span length are 0.15 and 3 up to T5's rounding, and every row is rebuilt exactly."""
+    tokenizer = SentinelTokenizer(CharTokenizer().train(TEXT), num_sentinels=100)  # T5's 100: ≤ 51 spans here
+    span = objective(tokenizer)
+    rng = np.random.default_rng(5)
+    lengths = rng.integers(16, 1025, size=2048)
+    mask = np.arange(1024)[None, :] < lengths[:, None]
+    ids = np.where(mask, rng.integers(0, len(tokenizer.base.characters), size=mask.shape), tokenizer.pad_id)
+    assert mask.sum() > 1_000_000
+    prepared = span.prepare(Batch(ids, mask), np.random.default_rng(6))
+    in_sentinels = np.isin(prepared.input_ids, span.sentinel_ids) & prepared.attention_mask
+    real_labels = prepared.labels != IGNORE_INDEX
+    counts = np.array([noise_span_counts(n, 0.15, 3.0) for n in lengths])
+    np.testing.assert_array_equal(in_sentinels.sum(axis=1), counts[:, 1])
+    np.testing.assert_array_equal(real_labels.sum(axis=1), counts[:, 0] + counts[:, 1] + 1)
+    density = counts[:, 0].sum() / lengths.sum()
+    mean_span = counts[:, 0].sum() / counts[:, 1].sum()
+    assert abs(density - 0.15) < 1e-3 and abs(mean_span - 3.0) < 0.05, (density, mean_span)
+    for row in range(0, 2048, 41):
+        got = reconstruct(prepared.input_ids[row][prepared.attention_mask[row]].tolist(),
+                          prepared.labels[row][real_labels[row]].tolist(), span.sentinel_ids.tolist(), span.eos_id)
+        assert got == ids[row, :lengths[row]].tolist()
