@@ -149,3 +149,16 @@ def test_examples_mark_flagged_tokens(tokenizer):
     model, rtd = make(tokenizer)
     shown = rtd.examples(model, batch(tokenizer), count=2)
     assert len(shown) == 2 and all(isinstance(s, str) and s for s in shown)
+
+
+def test_probes_read_the_discriminator_on_bracketed_windows(tokenizer):
+    from minipretrain.evaluation.probe import encode_texts, extract_features
+
+    model, _ = make(tokenizer)
+    texts = ["to be or not", "that is the question"]
+    features = extract_features(model, tokenizer, texts, max_len=16)
+    assert features.shape == (2, model.config.discriminator.hidden_size)
+    ids, attention, pool = encode_texts(tokenizer, texts, 16, "electra")
+    assert (ids[:, 0] == tokenizer.cls_id).all() and not pool[:, 0].any()
+    hidden = model.discriminator.encode(ids, attention).numpy()
+    np.testing.assert_allclose(features[0], hidden[0][pool[0]].mean(axis=0), rtol=1e-12)

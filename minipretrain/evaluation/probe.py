@@ -54,20 +54,25 @@ def _hidden_states(model: Any, input_ids: np.ndarray, attention_mask: np.ndarray
     raise TypeError(f"{type(model).__name__} has neither encode() nor hidden_states(); cannot extract features")
 
 
+#: Model kinds pre-trained on ``[CLS] … [SEP]`` windows (an ELECTRA pair's features are its discriminator's).
+BRACKETED_KINDS = ("bert", "electra", "electra-discriminator", "electra-generator")
+
+
 def encode_texts(tokenizer: Any, texts: Sequence[str], max_len: int, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Token ids (n, max_len), attention mask and pooling mask for ``texts``, as the model was trained.
 
-    BERT (``kind == "bert"``) reads ``[CLS] tokens [SEP]``; GPT reads the bare tokens. Texts longer than the
-    window are cut. The pooling mask is True at real, non-special tokens (what the features average over).
+    BERT and ELECTRA (``kind`` in ``BRACKETED_KINDS``) read ``[CLS] tokens [SEP]``; GPT reads the bare tokens.
+    Texts longer than the window are cut. The pooling mask is True at real, non-special tokens (what the features average over).
     """
-    special = 2 if kind == "bert" else 0
+    bracketed = kind in BRACKETED_KINDS
+    special = 2 if bracketed else 0
     content_len = max_len - special
     ids = np.full((len(texts), max_len), tokenizer.pad_id, dtype=np.int64)
     pool = np.zeros((len(texts), max_len), dtype=bool)
     attention = np.zeros((len(texts), max_len), dtype=bool)
     for row, text in enumerate(texts):
         tokens = tokenizer.encode(text)[:content_len] or [tokenizer.pad_id]
-        if kind == "bert":
+        if bracketed:
             sequence = [tokenizer.cls_id, *tokens, tokenizer.sep_id]
             offset = 1
         else:
