@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import minipretrain as mp
 from conftest import check_gradients
@@ -60,6 +62,20 @@ def test_buckets_equal_hugging_faces(bidirectional, num_buckets, max_distance):
     theirs = T5Attention._relative_position_bucket(relative, bidirectional=bidirectional, num_buckets=num_buckets,
                                                    max_distance=max_distance).numpy()
     np.testing.assert_array_equal(relative_position_buckets(q, k, bidirectional, num_buckets, max_distance), theirs)
+
+
+@given(buckets=st.sampled_from([4, 6, 8, 16, 32, 64]), factor=st.integers(2, 40), query=st.integers(1, 70),
+       key=st.integers(1, 70), bidirectional=st.booleans())
+def test_buckets_equal_hugging_faces_for_drawn_settings(buckets, factor, query, key, bidirectional):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from transformers.models.t5.modeling_t5 import T5Attention
+
+    max_distance = factor * buckets  # beyond the exact range of either direction, as every real T5 setting
+    relative = torch.arange(key)[None, :] - torch.arange(query)[:, None]
+    theirs = T5Attention._relative_position_bucket(relative, bidirectional=bidirectional, num_buckets=buckets,
+                                                   max_distance=max_distance).numpy()
+    np.testing.assert_array_equal(relative_position_buckets(query, key, bidirectional, buckets, max_distance), theirs)
 
 
 @pytest.mark.parametrize("bidirectional", [True, False])
