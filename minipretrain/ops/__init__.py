@@ -23,7 +23,7 @@ from .softmax import log_softmax, softmax
 
 __all__ = [
     "IGNORE_INDEX", "add", "biased_attention", "binary_cross_entropy_with_logits", "concat", "cross_entropy", "div",
-    "dropout", "embedding", "exp", "gelu", "getitem", "layer_norm", "log", "log_softmax", "masked_fill", "matmul", "max", "mean", "mul", "neg", "permute", "pow",
-    "relu", "reshape", "rms_norm", "scaled_dot_product_attention", "softmax", "split", "sqrt", "sub", "sum", "tanh",
-    "transpose", "var", "where",
+    "dropout", "embedding", "exp", "gelu", "getitem", "layer_norm", "log", "log_softmax", "masked_fill", "matmul",
+    "max", "mean", "mul", "neg", "permute", "pow", "relu", "reshape", "rms_norm", "scaled_dot_product_attention",
+    "softmax", "split", "sqrt", "sub", "sum", "tanh", "transpose", "var", "where",
 ]
