@@ -3,7 +3,7 @@ every token whether it is the original or a replacement — as Hugging Face's El
 ElectraForPreTraining, sharing their token, position and segment embeddings as the paper does.
 
     ids ─ word ─┐
-    positions ─ position ─┼─ + ─ LayerNorm ─ dropout ─ [embeddings_project E→H] ─ [PostLNBlock] × L ─ (B, T, H)
+    positions ─ position ─┼─ + ─ LayerNorm ─ dropout ─ [embeddings_project E→H] ─ [BertLayer] × L ─ (B, T, H)
     segments ─ token_type ─┘          (embeddings of width E, shared by both models)
 
     generator:      ─ dense H→E ─ GELU ─ LayerNorm ─ @ wordᵀ + bias ─ MLM logits (B, T, V)
@@ -16,7 +16,7 @@ discriminator is the model to keep. Weights start at N(0, 0.02²), biases at 0.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -24,9 +24,10 @@ import numpy as np
 from .. import ops
 from ..autograd.tensor import Tensor
 from ..backend import array_module
-from ..nn import Dropout, Embedding, LayerNorm, Linear, Module, ModuleList, Parameter, PostLNBlock, RandomSource
+from ..nn import Dropout, Embedding, LayerNorm, Linear, Module, ModuleList, Parameter, RandomSource, as_padding_mask
 from ..nn.layers import constant_parameter
-from ..nn.transformer import as_padding_mask
+from .accounting import count_parameters, training_flops_per_token
+from .bert import BERTConfig, BertLayer
 
 
 @dataclass
@@ -77,6 +78,14 @@ class ElectraConfig:
     def block_size(self) -> int:
         return self.max_position_embeddings
 
+    def encoder_config(self) -> BERTConfig:
+        """The shape of its encoder blocks, which are BERT's (``BertLayer``) at width H."""
+        return BERTConfig(vocab_size=self.vocab_size, n_layer=self.num_hidden_layers, n_head=self.num_attention_heads,
+                          n_embd=self.hidden_size, max_position_embeddings=self.max_position_embeddings,
+                          type_vocab_size=self.type_vocab_size, intermediate_size=self.intermediate_size,
+                          dropout=self.dropout, attention_dropout=self.attention_dropout,
+                          layer_norm_eps=self.layer_norm_eps, seed=self.seed, dtype=self.dtype)
+
 
 class ElectraEmbeddings(Module):
     """word + position + token_type embeddings of width E, LayerNorm, dropout (the part the two models share)."""
@@ -97,15 +106,12 @@ class ElectraEmbeddings(Module):
 
 
 class ElectraEncoder(Module):
-    """BERT's post-LN blocks (``encoder.layer.0`` ...)."""
+    """BERT's post-LN blocks (``encoder.layer.0`` ...; ``models/bert.py``'s ``BertLayer``)."""
 
     def __init__(self, config: ElectraConfig, source: RandomSource, rng: np.random.Generator, dtype: Any) -> None:
         super().__init__()
-        self.layer = ModuleList([
-            PostLNBlock(config.hidden_size, config.num_attention_heads, config.intermediate_size, config.dropout,
-                        config.attention_dropout, config.layer_norm_eps, source, rng=rng, std=0.02, dtype=dtype)
-            for _ in range(config.num_hidden_layers)
-        ])
+        blocks = config.encoder_config()
+        self.layer = ModuleList([BertLayer(blocks, source, rng, dtype) for _ in range(config.num_hidden_layers)])
 
     def forward(self, x: Tensor, key_padding_mask: Any) -> Tensor:
         for block in self.layer:
@@ -300,6 +306,15 @@ class ELECTRA(Module):
     def block_size(self) -> int:
         return self.config.block_size
 
+    def flops_per_token(self, seq_len: int | None = None) -> float:
+        """Both passes per token: each model's 6·(N_non_embedding + its tied V·E head) + 12·L·T·H."""
+        seq_len = self.block_size if seq_len is None else seq_len
+        d, g = self.config.discriminator, self.config.generator
+        return (training_flops_per_token(count_parameters(self.discriminator), d.num_hidden_layers, seq_len,
+                                         d.hidden_size)
+                + training_flops_per_token(count_parameters(self.generator) + g.vocab_size * g.embedding_size,
+                                           g.num_hidden_layers, seq_len, g.hidden_size))
+
     def embedding_parameters(self) -> list[Parameter]:
         return self.discriminator.embedding_parameters()
 
@@ -313,3 +328,27 @@ class ELECTRA(Module):
     def encode(self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None) -> Tensor:
         """The discriminator's hidden states (B, T, H): the features of the model ELECTRA keeps."""
         return self.discriminator.encode(input_ids, attention_mask, token_type_ids)
+
+
+def electra_config_from_sizes(vocab_size: int, options: dict[str, Any]) -> ELECTRAConfig:
+    """The pair for ``create_model("electra", ...)``: the shared sizes (``n_layer``, ``n_head``, ``n_embd``,
+    ``block_size``) shape the discriminator, with embeddings of width ``n_embd``; the default generator is a
+    quarter as wide (:class:`ELECTRAConfig`). Other options are ``ElectraConfig`` fields of both; those named
+    ``generator_<field>`` go to the generator only (``generator_hidden_size=64``)."""
+    options = dict(options)
+    generator = {key.removeprefix("generator_"): options.pop(key) for key in list(options) if key.startswith("generator_")}
+    sizes = {"n_layer": "num_hidden_layers", "n_head": "num_attention_heads", "n_embd": "hidden_size",
+             "block_size": "max_position_embeddings"}
+    discriminator = {sizes.get(key, key): value for key, value in options.items()}
+    discriminator.setdefault("embedding_size", discriminator.get("hidden_size"))
+    known = {f.name for f in fields(ElectraConfig)} - {"vocab_size"}
+    unknown = (set(discriminator) | set(generator)) - known
+    if unknown:
+        shared = {own: name for name, own in sizes.items()}
+        raise ValueError(f"unknown electra model options {sorted(unknown)}; known: "
+                         f"{sorted(shared.get(name, name) for name in known)} (generator_<field> for the generator)")
+    config = ELECTRAConfig(discriminator=ElectraConfig(vocab_size=vocab_size, **discriminator))
+    if generator:
+        config = ELECTRAConfig(discriminator=config.discriminator,
+                               generator=ElectraConfig(**{**asdict(config.generator), **generator}))
+    return config

@@ -33,6 +33,7 @@ from ..nn.layers import constant_parameter
 from ..ops.biased_attention import biased_attention
 from ..ops.cross_entropy import IGNORE_INDEX
 from ..ops.rms_norm import rms_norm
+from .accounting import count_parameters, training_flops_per_token
 
 FEED_FORWARD_PROJ = ("relu", "gated-gelu")
 
@@ -80,11 +81,10 @@ class T5Config:
                      "relative_attention_max_distance", "max_length"):
             if int(getattr(self, name)) <= 0:
                 raise ValueError(f"T5Config.{name} must be positive, got {getattr(self, name)}")
-        if self.d_kv is None:
-            if self.d_model % self.num_heads:
-                raise ValueError(f"T5Config: d_model={self.d_model} is not divisible by num_heads={self.num_heads}; "
-                                 "give d_kv explicitly")
-            self.d_kv = self.d_model // self.num_heads
+        if self.d_kv is None and self.d_model % self.num_heads:
+            raise ValueError(f"T5Config: d_model={self.d_model} is not divisible by num_heads={self.num_heads}; "
+                             "give d_kv explicitly")
+        self.d_kv = self.d_model // self.num_heads if self.d_kv is None else self.d_kv
         self.d_ff = 4 * self.d_model if self.d_ff is None else self.d_ff
         self.num_decoder_layers = self.num_layers if self.num_decoder_layers is None else self.num_decoder_layers
         if self.feed_forward_proj not in FEED_FORWARD_PROJ:
@@ -96,7 +96,7 @@ class T5Config:
 
     @property
     def block_size(self) -> int:
-        return self.max_length
+        return self.max_length  # the name the data pipeline and create_model use
 
 
 def relative_position_buckets(query_length: int, key_length: int, bidirectional: bool, num_buckets: int = 32,
@@ -106,8 +106,7 @@ def relative_position_buckets(query_length: int, key_length: int, bidirectional:
     Bidirectional (encoder): half the buckets for keys to the right (j > i), half for the rest. Causal
     (decoder): only n = max(i - j, 0) counts. Within a half of size N, distances below N/2 get a bucket each;
     larger ones share logarithmically wider buckets,  N/2 + ⌊log(n / (N/2)) / log(max_distance / (N/2)) ·
-    (N - N/2)⌋, capped at N - 1. The logarithm is taken in float32, as Hugging Face does, so the bucket
-    boundaries are the same.
+    (N - N/2)⌋, capped at N - 1. The logarithm is in float32, as Hugging Face's, so the boundaries agree.
     """
     relative = xp.arange(key_length)[None, :] - xp.arange(query_length)[:, None]
     buckets = xp.zeros_like(relative)
@@ -141,9 +140,8 @@ class T5LayerNorm(Module):
 
 class T5Attention(Module):
     """Multi-head attention with q, k, v, o projections (no biases), no score scaling, and, in each stack's first
-    layer, the relative-position bias table ``relative_attention_bias`` (num_buckets, H).
-
-    Self-attention when ``states`` is None, cross-attention over ``states`` (encoder output) otherwise.
+    layer, the relative-position bias table ``relative_attention_bias`` (num_buckets, H). Self-attention when
+    ``states`` is None, cross-attention over ``states`` (encoder output) otherwise.
     """
 
     def __init__(self, config: T5Config, has_relative_attention_bias: bool, source: RandomSource,
@@ -322,11 +320,17 @@ class T5(Module):
         return self.config.max_length
 
     def embedding_parameters(self) -> list[Any]:
-        """The shared token table (left out of the non-embedding count)."""
-        return [self.shared.weight]
+        return [self.shared.weight]  # the shared token table, left out of the non-embedding count
 
     def reseed(self, seed: int | None = None) -> None:
-        self.source.reseed(seed)
+        self.source.reseed(seed)  # restart the dropout stream
+
+    def flops_per_token(self, seq_len: int | None = None) -> float:
+        """6·(N_non_emb + V·C) + 12·(L_enc + 2·L_dec)·T·H·d_kv: an upper bound (the decoder reads fewer tokens)."""
+        c = self.config
+        return training_flops_per_token(count_parameters(self) + c.vocab_size * c.d_model,
+                                        c.num_layers + 2 * c.num_decoder_layers,
+                                        c.max_length if seq_len is None else seq_len, c.num_heads * c.d_kv)
 
     def _ids(self, ids: Any, what: str) -> Any:
         xp = array_module(self.shared.weight.data)
@@ -373,11 +377,8 @@ class T5(Module):
         return self.decode(decoder_input_ids, states, attention_mask, decoder_attention_mask)
 
     def generate(self, input_ids: Any, attention_mask: Any = None, max_new_tokens: int = 20) -> np.ndarray:
-        """Greedy decoding (B, ≤ max_new_tokens) from the start token, stopping once every row produced EOS.
-
-        Re-runs the decoder over the whole prefix at each step (no cache): simple, and fast enough for the
-        short span-reconstruction targets it is used to show.
-        """
+        """Greedy decoding (B, ≤ max_new_tokens) from the start token until every row produced EOS; no KV cache
+        (it re-runs the decoder over the prefix: fast enough for the short span targets it shows)."""
         was_training = self.training
         self.eval()
         try:
