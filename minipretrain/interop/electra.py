@@ -8,11 +8,12 @@ from typing import Any
 import numpy as np
 
 from ..models.electra import ElectraConfig, ElectraDiscriminator, ElectraGenerator
+from .huggingface import HFFormat, UnsupportedCheckpointError, refuse
 
 _SKIPPED = ("electra.embeddings.position_ids",)
 
 
-def _config(hf: dict[str, Any], dtype: str, refuse: Any) -> ElectraConfig:
+def config_from_hf(hf: dict[str, Any], dtype: str, tensors: dict[str, np.ndarray]) -> ElectraConfig:
     checks = {"hidden_act": "gelu", "position_embedding_type": "absolute"}
     for setting, supported in checks.items():
         if hf.get(setting, supported) != supported:
@@ -28,27 +29,37 @@ def _config(hf: dict[str, Any], dtype: str, refuse: Any) -> ElectraConfig:
                          layer_norm_eps=float(hf.get("layer_norm_eps", 1e-12)), dtype=dtype)
 
 
-def read_electra(hf: dict[str, Any], tensors: dict[str, np.ndarray], dtype: str,
-                 refuse: Any) -> tuple[ElectraGenerator | ElectraDiscriminator, dict[str, np.ndarray]]:
-    """The model a file describes (generator if it has ``generator_lm_head``, discriminator if it has
-    ``discriminator_predictions``) and its state dict."""
-    config = _config(hf, dtype, refuse)
-    state = {name if name.startswith(("electra.", "generator_", "discriminator_")) else "electra." + name: array
-             for name, array in tensors.items()}
-    state = {name: array for name, array in state.items() if name not in _SKIPPED}
-    if any(name.startswith("generator_") for name in state):
-        head = state.pop("generator_lm_head.weight", None)
-        if head is not None and not np.array_equal(head, state["electra.embeddings.word_embeddings.weight"]):
-            refuse("ELECTRA", "generator_lm_head.weight", "different from the word embedding", "tied to it")
-        return ElectraGenerator(config), state
-    if any(name.startswith("discriminator_") for name in state):
-        return ElectraDiscriminator(config), state
+def _our_name(name: str) -> str:
+    return name if name.startswith(("electra.", "generator_", "discriminator_")) else "electra." + name
+
+
+def model_class_from_hf(tensors: dict[str, np.ndarray]) -> type:
+    """The generator if the file has ``generator_*`` weights, the discriminator if ``discriminator_*``."""
+    names = [_our_name(name) for name in tensors]
+    if any(name.startswith("generator_") for name in names):
+        return ElectraGenerator
+    if any(name.startswith("discriminator_") for name in names):
+        return ElectraDiscriminator
     refuse("ELECTRA", "head", "none (a bare ElectraModel)", "ElectraForMaskedLM or ElectraForPreTraining")
     raise AssertionError("unreachable")  # pragma: no cover - refuse raises
 
 
-def electra_config_to_hf(model: ElectraGenerator | ElectraDiscriminator) -> dict[str, Any]:
-    """The ``config.json`` of a generator (ElectraForMaskedLM) or discriminator (ElectraForPreTraining)."""
+def names_from_hf(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Our state dict: ``electra.`` prefixed where a bare file lacks it, the tied LM-head copy checked and dropped."""
+    state = {_our_name(name): array for name, array in tensors.items() if _our_name(name) not in _SKIPPED}
+    head = state.pop("generator_lm_head.weight", None)
+    if head is not None and not np.array_equal(head, state["electra.embeddings.word_embeddings.weight"]):
+        refuse("ELECTRA", "generator_lm_head.weight", "different from the word embedding", "tied to it")
+    return state
+
+
+def model_to_hf(model: ElectraGenerator | ElectraDiscriminator) -> dict[str, Any]:
+    """The ``config.json`` of a generator (ElectraForMaskedLM) or discriminator (ElectraForPreTraining); the
+    pair is two Hugging Face models, so it is refused with what to save instead."""
+    if model.kind == "electra":
+        raise UnsupportedCheckpointError(
+            "an ELECTRA pair is two Hugging Face models: save model.discriminator (ElectraForPreTraining, the one "
+            "to keep) or model.generator (ElectraForMaskedLM), each to its own folder")
     c = model.config
     architecture = "ElectraForMaskedLM" if model.kind == "electra-generator" else "ElectraForPreTraining"
     return {
@@ -61,3 +72,7 @@ def electra_config_to_hf(model: ElectraGenerator | ElectraDiscriminator) -> dict
         "summary_type": "first", "summary_use_proj": True, "summary_activation": "gelu",
         "summary_last_dropout": 0.1, "pad_token_id": 0, "tie_word_embeddings": True,
     }
+
+
+ELECTRA_FORMAT = HFFormat("electra", "electra", config_from_hf, names_from_hf, model_class_from_hf=model_class_from_hf,
+                          saves=("electra-generator", "electra-discriminator"), model_to_hf=model_to_hf)

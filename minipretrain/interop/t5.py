@@ -11,13 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from ..models.t5 import FEED_FORWARD_PROJ, T5, T5Config
+from ..models.t5 import FEED_FORWARD_PROJ, T5Config
+from .huggingface import HFFormat, refuse
 
 _COPIES_OF_SHARED = ("encoder.embed_tokens.weight", "decoder.embed_tokens.weight", "lm_head.weight")
 
 
-def t5_config_from_hf(hf: dict[str, Any], dtype: str, refuse: Any) -> T5Config:
-    """Our T5Config from a ``config.json`` dict; ``refuse(model_type, setting, value, supported)`` raises."""
+def config_from_hf(hf: dict[str, Any], dtype: str, tensors: dict[str, np.ndarray]) -> T5Config:
+    """Our T5Config from a ``config.json`` dict; settings we do not compute are refused by name."""
     if hf.get("feed_forward_proj", "relu") not in FEED_FORWARD_PROJ:
         refuse("T5", "feed_forward_proj", hf.get("feed_forward_proj"), FEED_FORWARD_PROJ)
     if hf.get("tie_word_embeddings", True) is not True:
@@ -33,7 +34,7 @@ def t5_config_from_hf(hf: dict[str, Any], dtype: str, refuse: Any) -> T5Config:
                     decoder_start_token_id=hf.get("decoder_start_token_id", hf.get("pad_token_id", 0)), dtype=dtype)
 
 
-def t5_state_from_hf(tensors: dict[str, np.ndarray], refuse: Any) -> dict[str, np.ndarray]:
+def names_from_hf(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Our state dict from the file's tensors: the copies of ``shared.weight`` checked equal and dropped."""
     state = {name: array for name, array in tensors.items() if name not in _COPIES_OF_SHARED}
     if "shared.weight" not in state and "encoder.embed_tokens.weight" in tensors:
@@ -44,9 +45,8 @@ def t5_state_from_hf(tensors: dict[str, np.ndarray], refuse: Any) -> dict[str, n
     return state
 
 
-def t5_config_to_hf(model: T5) -> dict[str, Any]:
+def config_to_hf(c: T5Config) -> dict[str, Any]:
     """The ``config.json`` that ``T5ForConditionalGeneration.from_pretrained`` reads back into the same model."""
-    c = model.config
     return {
         "architectures": ["T5ForConditionalGeneration"], "model_type": "t5", "vocab_size": c.vocab_size,
         "d_model": c.d_model, "d_kv": c.d_kv, "d_ff": c.d_ff, "num_layers": c.num_layers,
@@ -57,3 +57,6 @@ def t5_config_to_hf(model: T5) -> dict[str, Any]:
         "is_encoder_decoder": True, "tie_word_embeddings": True, "use_cache": True, "pad_token_id": c.pad_token_id,
         "eos_token_id": c.eos_token_id, "decoder_start_token_id": c.decoder_start_token_id,
     }
+
+
+T5_FORMAT = HFFormat("t5", "t5", config_from_hf, names_from_hf, config_to_hf)
