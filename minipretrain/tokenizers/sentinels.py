@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from minipretrain.tokenizers.base import TextSource, Tokenizer, TokenizerError, _build, _registry
+from minipretrain.tokenizers.base import TextSource, Tokenizer, TokenizerError, TokenizerFileError, _build
 
 
 def sentinel_token(index: int) -> str:
@@ -82,5 +82,8 @@ class SentinelTokenizer(Tokenizer):
     @classmethod
     def _from_state(cls, state: dict[str, Any]) -> SentinelTokenizer:
         document = state["base"]
-        base_class = _registry()[document["kind"]]
+        if document.get("kind") not in Tokenizer.kinds or document["kind"] == cls.kind:
+            raise TokenizerFileError(f"the base of a sentinel tokenizer has unknown kind {document.get('kind')!r}; "
+                                     f"known kinds: {sorted(set(Tokenizer.kinds) - {cls.kind})}")
+        base_class = Tokenizer.kinds[document["kind"]]
         return cls(_build(base_class, document, "<base tokenizer>"), int(state["num_sentinels"]))
