@@ -30,9 +30,12 @@ def tokenizer():
     return SentinelTokenizer(CharTokenizer().train(TEXT), num_sentinels=40)
 
 
+def tiny_t5(tokenizer):
+    return T5(T5Config(vocab_size=tokenizer.vocab_size, d_model=8, num_layers=1, num_heads=2, dtype="float64"))
+
+
 def objective(tokenizer, **options):
-    model = T5(T5Config(vocab_size=tokenizer.vocab_size, d_model=8, num_layers=1, num_heads=2, dtype="float64"))
-    return SpanCorruption(model, tokenizer, **options)
+    return SpanCorruption(tiny_t5(tokenizer), tokenizer, **options)
 
 
 def run_lengths(mask_row):
@@ -174,19 +177,20 @@ def test_prepare_builds_teacher_forcing_and_handles_padded_rows(tokenizer):
 
 
 def test_the_loss_is_token_weighted_and_metrics_are_reported(tokenizer):
-    span = objective(tokenizer)
+    model = tiny_t5(tokenizer)
+    span = SpanCorruption(model, tokenizer)
     ids = np.array([tokenizer.encode(TEXT[:30]), tokenizer.encode(TEXT[3:33])])
     prepared = span.prepare(Batch(ids), np.random.default_rng(0))
-    mean_loss, metrics = span.loss(span.model, prepared)
-    sum_loss, _ = span.loss(span.model, prepared, reduction="sum")
+    mean_loss, metrics = span.loss(model, prepared)
+    sum_loss, _ = span.loss(model, prepared, reduction="sum")
     assert sum_loss.item() == pytest.approx(mean_loss.item() * prepared.num_targets, rel=1e-12)
     assert metrics["num_targets"] == prepared.num_targets and 0.0 <= metrics["accuracy"] <= 1.0
-    assert len(span.examples(span.model, Batch(ids), count=1)) == 1
+    assert len(span.examples(model, Batch(ids), count=1)) == 1
 
 
 def test_bad_settings_are_refused(tokenizer):
     with pytest.raises(ValueError, match="sentinel tokens"):
-        objective(tokenizer).__class__(objective(tokenizer).model, CharTokenizer().train(TEXT))
+        SpanCorruption(tiny_t5(tokenizer), CharTokenizer().train(TEXT))
     with pytest.raises(ValueError, match="noise_density"):
         objective(tokenizer, noise_density=1.0)
     few = SentinelTokenizer(CharTokenizer().train(TEXT), num_sentinels=2)

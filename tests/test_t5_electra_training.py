@@ -9,8 +9,8 @@ import pytest
 
 from minipretrain.cli import main
 from minipretrain.data import MarkovCorpus, PretrainingDataset
-from minipretrain.models import build_from_sizes
-from minipretrain.objectives import make_objective
+from minipretrain.models import create_model
+from minipretrain.objectives import data_layout, make_objective
 from minipretrain.objectives.span_corruption import Seq2SeqPreparedBatch
 from minipretrain.tokenizers import CharTokenizer
 from minipretrain.tokenizers.sentinels import SentinelTokenizer
@@ -29,12 +29,12 @@ def corpus_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def setup(kind: str, corpus_file: Path, cache: Path, dropout: float = 0.0):
     tokenizer = SentinelTokenizer(CharTokenizer(), 20) if kind == "t5" else CharTokenizer()
-    data_format = "clm" if kind == "t5" else "mlm"
-    train, val = (PretrainingDataset(corpus_file, tokenizer, SEQ_LEN, objective=data_format, split=split,
+    objective_name = "span_corruption" if kind == "t5" else "rtd"
+    train, val = (PretrainingDataset(corpus_file, tokenizer, SEQ_LEN, objective=data_layout(objective_name), split=split,
                                      cache_dir=cache) for split in ("train", "validation"))
-    model = build_from_sizes(kind, tokenizer.vocab_size, n_layer=1, n_head=2, n_embd=32, block_size=SEQ_LEN + 2,
-                             dropout=dropout, seed=0)
-    objective = make_objective("span_corruption" if kind == "t5" else "rtd", model, tokenizer)
+    model = create_model(kind, tokenizer.vocab_size, n_layer=1, n_head=2, n_embd=32, block_size=SEQ_LEN + 2,
+                         dropout=dropout, seed=0)
+    objective = make_objective(objective_name, model, tokenizer)
     return tokenizer, train, val, model, objective
 
 

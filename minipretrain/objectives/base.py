@@ -81,6 +81,18 @@ class Objective(ABC):
     def __init__(self, model: Any) -> None:
         self.check_model(model)  # the model is checked, not kept: ``loss`` is given the model it scores
 
+    @classmethod
+    def for_model(cls, model: Any, tokenizer: Any = None, **options: Any) -> Objective:
+        """The objective for ``model`` (what ``make_objective`` calls); an objective that drives parts of the
+        model (ELECTRA's generator and discriminator) overrides this to pick them."""
+        return cls(model, tokenizer, **options)
+
+    @classmethod
+    def tokenizer_for(cls, tokenizer: Any, **options: Any) -> Any:
+        """The tokenizer a run of this objective uses, given the data's and the ``[objective]`` options: the same
+        one, unless the objective needs tokens of its own (span corruption's sentinels)."""
+        return tokenizer
+
     # ----------------------------------------------------------------- the two steps
     @abstractmethod
     def prepare(self, batch: Any, rng: np.random.Generator | None = None) -> PreparedBatch:

@@ -76,6 +76,16 @@ class ReplacedTokenDetection(Objective):
 
     name = "rtd"
     model_kind = "electra"
+    data_layout = "mlm"  # [CLS] … [SEP] windows with padding, as BERT's
+
+    @classmethod
+    def for_model(cls, model: Any, tokenizer: Any = None, **options: Any) -> ReplacedTokenDetection:
+        """The objective for one ``ELECTRA`` pair: its generator and discriminator."""
+        for half in ("generator", "discriminator"):
+            if not hasattr(model, half):
+                raise ValueError(f"ReplacedTokenDetection trains an ELECTRA pair (model.kind 'electra'), but got "
+                                 f"{type(model).__name__} of kind {getattr(model, 'kind', None)!r}, which has no {half}")
+        return cls(model.generator, model.discriminator, tokenizer, **options)
 
     def __init__(self, generator: Any, discriminator: Any, tokenizer: Any, mask_prob: float = 0.15,
                  disc_weight: float = 50.0, mask_token_prob: float = 0.85, random_token_prob: float = 0.0,
@@ -142,7 +152,7 @@ class ReplacedTokenDetection(Objective):
         """L = L_MLM + λ·L_disc ("mean"), or its token-weighted sum ("sum"); metrics of both models."""
         if reduction not in _REDUCTIONS:
             raise ValueError(f"ReplacedTokenDetection.loss: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-        self._check_model(model)
+        self.check_model(model)
         if model.generator is not self.generator or model.discriminator is not self.discriminator:
             raise ValueError("ReplacedTokenDetection.loss: the model is not the ELECTRA this objective was built for")
         device = getattr(model, "device", "cpu")

@@ -105,15 +105,20 @@ class SpanCorruption(Objective):
         model: a T5 (``model.kind == "t5"``).
         tokenizer: must have sentinels (``SentinelTokenizer``), ``eos_id`` and ``pad_id``.
         noise_density, mean_noise_span_length: d and μ (T5: 0.15 and 3).
+        num_sentinels: if given, the number of sentinels the tokenizer must have (a config's ``num_sentinels``).
         seed: the objective's own generator, used when ``prepare`` gets no ``rng``.
     """
 
     name = "span_corruption"
     model_kind = "t5"
+    data_layout = "clm"  # contiguous text; T5 adds no [CLS]/[SEP], only the EOS ``prepare`` appends
 
     def __init__(self, model: Any, tokenizer: Any, noise_density: float = 0.15, mean_noise_span_length: float = 3.0,
-                 seed: int | None = 0) -> None:
+                 seed: int | None = 0, num_sentinels: int | None = None) -> None:
         super().__init__(model)
+        if num_sentinels is not None and len(getattr(tokenizer, "sentinel_ids", ())) != int(num_sentinels):
+            raise ValueError(f"SpanCorruption: num_sentinels={num_sentinels}, but the tokenizer has "
+                             f"{len(getattr(tokenizer, 'sentinel_ids', ()))} sentinels")
         if not 0.0 < float(noise_density) < 1.0:
             raise ValueError(f"SpanCorruption: noise_density must lie in (0, 1), got {noise_density}")
         if float(mean_noise_span_length) < 1.0:
@@ -128,6 +133,14 @@ class SpanCorruption(Objective):
         self.sentinel_ids = np.asarray(sentinels, dtype=np.int64)
         self.eos_id, self.pad_id = int(tokenizer.eos_id), int(tokenizer.pad_id)
         self.rng = np.random.default_rng(seed)
+
+    @classmethod
+    def tokenizer_for(cls, tokenizer: Any, num_sentinels: int = 100, **options: Any) -> Any:
+        """``tokenizer`` with ``num_sentinels`` sentinels ``<extra_id_k>`` (as it is, if it has them already)."""
+        from ..tokenizers.sentinels import SentinelTokenizer
+
+        return tokenizer if getattr(tokenizer, "kind", None) == "sentinels" else SentinelTokenizer(tokenizer,
+                                                                                                  int(num_sentinels))
 
     def corrupt(self, tokens: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For rows of equal length n: (noise mask (B, n), inputs (B, S), targets (B, T)), EOS-terminated."""
@@ -169,7 +182,7 @@ class SpanCorruption(Objective):
         """Cross-entropy of the targets given the corrupted input (``reduction`` as :meth:`Objective.loss`)."""
         if reduction not in _REDUCTIONS:
             raise ValueError(f"SpanCorruption.loss: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-        self._check_model(model)
+        self.check_model(model)
         device = getattr(model, "device", "cpu")
         moved = {name: to_device(getattr(prepared, name), device) for name in
                  ("input_ids", "attention_mask", "decoder_input_ids", "decoder_attention_mask", "labels")}
