@@ -162,3 +162,7 @@ def test_probes_read_the_discriminator_on_bracketed_windows(tokenizer):
     assert (ids[:, 0] == tokenizer.cls_id).all() and not pool[:, 0].any()
     hidden = model.discriminator.encode(ids, attention).numpy()
     np.testing.assert_allclose(features[0], hidden[0][pool[0]].mean(axis=0), rtol=1e-12)
+    from minipretrain.evaluation.probe import is_bracketed
+
+    assert [is_bracketed(k) for k in ("bert", "electra", "electra-discriminator", "gpt", "t5")] == [
+        True, True, True, False, False]

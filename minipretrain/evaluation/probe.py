@@ -54,17 +54,22 @@ def _hidden_states(model: Any, input_ids: np.ndarray, attention_mask: np.ndarray
     raise TypeError(f"{type(model).__name__} has neither encode() nor hidden_states(); cannot extract features")
 
 
-#: Model kinds pre-trained on ``[CLS] … [SEP]`` windows (an ELECTRA pair's features are its discriminator's).
-BRACKETED_KINDS = ("bert", "electra", "electra-discriminator", "electra-generator")
+def is_bracketed(kind: str) -> bool:
+    """Whether models of ``kind`` pre-train on ``[CLS] … [SEP]`` windows: an objective with the "mlm" data layout
+    trains that kind, or the pair it is half of (``electra-discriminator`` is half of ``electra``)."""
+    from ..objectives import OBJECTIVES
+
+    trained_bracketed = {cls.model_kind for cls in OBJECTIVES.values() if cls.data_layout == "mlm"}
+    return kind in trained_bracketed or kind.split("-")[0] in trained_bracketed
 
 
 def encode_texts(tokenizer: Any, texts: Sequence[str], max_len: int, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Token ids (n, max_len), attention mask and pooling mask for ``texts``, as the model was trained.
 
-    BERT and ELECTRA (``kind`` in ``BRACKETED_KINDS``) read ``[CLS] tokens [SEP]``; GPT reads the bare tokens.
-    Texts longer than the window are cut. The pooling mask is True at real, non-special tokens (what the features average over).
+    BERT and ELECTRA (:func:`is_bracketed`) read ``[CLS] tokens [SEP]``; GPT reads the bare tokens. Texts longer
+    than the window are cut. The pooling mask is True at real, non-special tokens (what the features average over).
     """
-    bracketed = kind in BRACKETED_KINDS
+    bracketed = is_bracketed(kind)
     special = 2 if bracketed else 0
     content_len = max_len - special
     ids = np.full((len(texts), max_len), tokenizer.pad_id, dtype=np.int64)
