@@ -77,6 +77,8 @@ class Objective(ABC):
     #: How ``PretrainingDataset`` cuts windows for it: "clm" (a contiguous token stream, seq_len + 1 tokens)
     #: or "mlm" (``[CLS] … [SEP]`` with padding). A new objective picks the layout its ``prepare`` expects.
     data_layout: ClassVar[str] = "clm"
+    #: Whether ``loss`` is a mean token cross-entropy (so exp(loss) is a perplexity); ELECTRA's is not.
+    loss_is_cross_entropy: ClassVar[bool] = True
 
     def __init__(self, model: Any) -> None:
         self.check_model(model)  # the model is checked, not kept: ``loss`` is given the model it scores

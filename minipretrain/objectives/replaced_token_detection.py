@@ -77,6 +77,12 @@ class ReplacedTokenDetection(Objective):
     name = "rtd"
     model_kind = "electra"
     data_layout = "mlm"  # [CLS] … [SEP] windows with padding, as BERT's
+    loss_is_cross_entropy = False  # MLM + λ·BCE: its exp is no perplexity
+    #: what ``train`` prints at the end (training/examples.py): (metric, label), and the examples' heading
+    shown_metrics = (("mlm_loss", "generator MLM loss"), ("accuracy", "generator MLM accuracy"),
+                     ("disc_loss", "discriminator loss"), ("disc_accuracy", "discriminator accuracy"),
+                     ("disc_auc", "discriminator AUC"), ("replaced_fraction", "tokens replaced"))
+    examples_heading = "[x]: flagged as replaced by the discriminator; *x*: replaced but not flagged"
 
     @classmethod
     def for_model(cls, model: Any, tokenizer: Any = None, **options: Any) -> ReplacedTokenDetection:

@@ -112,6 +112,9 @@ class SpanCorruption(Objective):
     name = "span_corruption"
     model_kind = "t5"
     data_layout = "clm"  # contiguous text; T5 adds no [CLS]/[SEP], only the EOS ``prepare`` appends
+    #: what ``train`` prints at the end (training/examples.py): (metric, label), and the examples' heading
+    shown_metrics = (("loss", "span-reconstruction loss"), ("accuracy", "span-reconstruction accuracy"))
+    examples_heading = "corrupted input, target and the model's reconstruction"
 
     def __init__(self, model: Any, tokenizer: Any, noise_density: float = 0.15, mean_noise_span_length: float = 3.0,
                  seed: int | None = 0, num_sentinels: int | None = None) -> None:

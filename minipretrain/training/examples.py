@@ -1,6 +1,6 @@
-"""What ``train`` prints at the end of a T5 or ELECTRA run: the objective's own metrics on validation windows,
-and a few examples (a corrupted input with its reconstruction; a sentence with the tokens the discriminator
-flags)."""
+"""What ``train`` prints at the end of a run whose objective shows its own examples (T5, ELECTRA): the metrics
+it names (``shown_metrics``) on validation windows, and a few of its ``examples`` (a corrupted input with its
+reconstruction; a sentence with the tokens the discriminator flags)."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,13 +8,6 @@ from typing import Any
 import numpy as np
 
 from ..autograd.grad_mode import no_grad
-
-_SHOWN = {
-    "span_corruption": (("loss", "span-reconstruction loss"), ("accuracy", "span-reconstruction accuracy")),
-    "rtd": (("mlm_loss", "generator MLM loss"), ("accuracy", "generator MLM accuracy"),
-            ("disc_loss", "discriminator loss"), ("disc_accuracy", "discriminator accuracy"),
-            ("disc_auc", "discriminator AUC"), ("replaced_fraction", "tokens replaced")),
-}
 
 
 def validation_metrics(run: Any, batches: int = 4, batch_size: int = 16, seed: int = 1234) -> dict[str, float]:
@@ -37,15 +30,13 @@ def validation_metrics(run: Any, batches: int = 4, batch_size: int = 16, seed: i
 
 
 def show_examples(run: Any, seed: int = 0, count: int = 2) -> None:
-    """Print the objective's metrics and ``count`` examples from the validation split."""
+    """Print the objective's ``shown_metrics`` and ``count`` of its ``examples`` from the validation split."""
     metrics = validation_metrics(run)
-    for key, label in _SHOWN.get(run.objective.name, ()):
+    for key, label in run.objective.shown_metrics:
         if key in metrics:
             print(f"{label}: {metrics[key]:.4f}")
     batch = run.val_dataset.get_batch(count, np.random.default_rng(seed))
-    heading = {"span_corruption": "corrupted input, target and the model's reconstruction",
-               "rtd": "[x]: flagged as replaced by the discriminator; *x*: replaced but not flagged"}
-    print(f"\n--- examples ({heading.get(run.objective.name, run.objective.name)}) ---")
+    print(f"\n--- examples ({run.objective.examples_heading}) ---")
     for text in run.objective.examples(run.model, batch, count=count, seed=seed):
         print(text)
     print("--------------")
