@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
     from .accounting import expected_flops_per_token, expected_parameters
     from .presets import PRESETS
 
-    print(f"{'preset':<10} {'layers':>6} {'heads':>5} {'width':>5} {'block':>5} {'vocab':>6} "
+    print(f"{'preset':<12} {'layers':>6} {'heads':>5} {'width':>5} {'block':>5} {'vocab':>6} "
           f"{'params':>9} {'non-emb':>9} {'GFLOP/token':>11}  notes")
     for name, preset in PRESETS.items():
         gpu_vocab = {"gpt": 50257, "t5": 32128}.get(preset.kind, 30522)  # GPT-2's, T5's, BERT's/ELECTRA's
@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
                                      n_head=preset.n_head)
         flops = expected_flops_per_token(preset.kind, vocab, preset.n_layer, preset.n_head, preset.n_embd,
                                          preset.block_size)  # what the built model's flops_per_token says
-        print(f"{name:<10} {preset.n_layer:>6} {preset.n_head:>5} {preset.n_embd:>5} {preset.block_size:>5} "
+        print(f"{name:<12} {preset.n_layer:>6} {preset.n_head:>5} {preset.n_embd:>5} {preset.block_size:>5} "
               f"{vocab:>6} {_human(counts['total']):>9} {_human(counts['non_embedding']):>9} "
               f"{flops / 1e9:>11.3f}  {preset.description}")
     return 0
