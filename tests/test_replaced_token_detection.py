@@ -166,3 +166,19 @@ def test_probes_read_the_discriminator_on_bracketed_windows(tokenizer):
 
     assert [is_bracketed(k) for k in ("bert", "electra", "electra-discriminator", "gpt", "t5")] == [
         True, True, True, False, False]
+
+
+def test_make_objective_builds_rtd_from_the_pair_and_refuses_another_model(tokenizer):
+    from minipretrain.models import create_model
+    from minipretrain.objectives import make_objective
+
+    pair = create_model("electra", tokenizer.vocab_size, n_layer=1, n_head=2, n_embd=32, block_size=16)
+    rtd = make_objective("rtd", pair, tokenizer, disc_weight=10.0)
+    assert rtd.generator is pair.generator and rtd.discriminator is pair.discriminator and rtd.disc_weight == 10.0
+    with pytest.raises(ValueError, match="ELECTRA pair"):
+        make_objective("rtd", create_model("bert", tokenizer.vocab_size, n_layer=1, n_head=2, n_embd=8), tokenizer)
+    with pytest.raises(ValueError, match="unknown electra model options \\['n_hidden'\\]"):
+        create_model("electra", tokenizer.vocab_size, n_layer=1, n_head=2, n_embd=32, n_hidden=3)
+    small = create_model("electra", tokenizer.vocab_size, n_layer=1, n_head=2, n_embd=32, generator_hidden_size=16,
+                         generator_num_attention_heads=1)
+    assert small.config.generator.hidden_size == 16 and small.config.discriminator.hidden_size == 32

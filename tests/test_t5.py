@@ -233,3 +233,13 @@ def test_untied_or_unknown_checkpoints_are_refused(tmp_path):
         (tmp_path / "config.json").write_text(json.dumps({**config, setting: value}))
         with pytest.raises(UnsupportedCheckpointError, match=setting):
             load_hf_checkpoint(tmp_path)
+
+
+def test_create_model_builds_t5_from_the_shared_sizes():
+    from minipretrain.models import create_model
+
+    model = create_model("t5", VOCAB, n_layer=2, n_head=2, n_embd=16, block_size=40, feed_forward_proj="gated-gelu")
+    c = model.config
+    assert (c.num_layers, c.num_decoder_layers, c.num_heads, c.d_model, c.max_length) == (2, 2, 2, 16, 40)
+    with pytest.raises(ValueError, match="unknown t5 model options \\['n_hidden'\\]; known: .*'n_embd'"):
+        create_model("t5", VOCAB, n_layer=1, n_head=2, n_embd=16, n_hidden=3)

@@ -336,7 +336,8 @@ def electra_config_from_sizes(vocab_size: int, options: dict[str, Any]) -> ELECT
     quarter as wide (:class:`ELECTRAConfig`). Other options are ``ElectraConfig`` fields of both; those named
     ``generator_<field>`` go to the generator only (``generator_hidden_size=64``)."""
     options = dict(options)
-    generator = {key.removeprefix("generator_"): options.pop(key) for key in list(options) if key.startswith("generator_")}
+    generator = {key.removeprefix("generator_"): options.pop(key) for key in list(options)
+                 if key.startswith("generator_")}
     sizes = {"n_layer": "num_hidden_layers", "n_head": "num_attention_heads", "n_embd": "hidden_size",
              "block_size": "max_position_embeddings"}
     discriminator = {sizes.get(key, key): value for key, value in options.items()}

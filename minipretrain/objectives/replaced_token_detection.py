@@ -90,7 +90,8 @@ class ReplacedTokenDetection(Objective):
         for half in ("generator", "discriminator"):
             if not hasattr(model, half):
                 raise ValueError(f"ReplacedTokenDetection trains an ELECTRA pair (model.kind 'electra'), but got "
-                                 f"{type(model).__name__} of kind {getattr(model, 'kind', None)!r}, which has no {half}")
+                                 f"{type(model).__name__} of kind {getattr(model, 'kind', None)!r}, which has no "
+                                 f"{half}")
         return cls(model.generator, model.discriminator, tokenizer, **options)
 
     def __init__(self, generator: Any, discriminator: Any, tokenizer: Any, mask_prob: float = 0.15,
