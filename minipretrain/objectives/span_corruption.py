@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import to_device
+from ..backend import to_device, to_host
 from ..models.t5 import shift_right
 from ..ops.cross_entropy import IGNORE_INDEX, cross_entropy
 from .base import Objective, PreparedBatch, Reduction, _REDUCTIONS
@@ -199,15 +199,15 @@ class SpanCorruption(Objective):
         """A few corrupted inputs with the model's greedy reconstruction and the true targets, as text."""
         prepared = self.prepare(batch, np.random.default_rng(seed))
         rows = slice(0, count)
-        generated = model.generate(prepared.input_ids[rows], prepared.attention_mask[rows],
-                                   max_new_tokens=prepared.labels.shape[1] + 2)
+        generated = to_host(model.generate(prepared.input_ids[rows], prepared.attention_mask[rows],
+                                           max_new_tokens=prepared.labels.shape[1] + 2))  # ids on the model's device
         shown = []
         for i in range(min(count, len(prepared.input_ids))):
             real_input = prepared.input_ids[i][prepared.attention_mask[i]]
             real_target = prepared.labels[i][prepared.labels[i] != IGNORE_INDEX]
             decode = self.tokenizer.decode
             shown.append(f"input:   {decode(real_input.tolist())!r}\n  target:  {decode(real_target.tolist())!r}\n"
-                         f"  model:   {decode(np.asarray(generated[i]).tolist())!r}")
+                         f"  model:   {decode(generated[i].tolist())!r}")
         return shown
 
     def __repr__(self) -> str:
