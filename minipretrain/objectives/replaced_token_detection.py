@@ -155,8 +155,10 @@ class ReplacedTokenDetection(Objective):
             replaced = corrupted != to_device(prepared.original_ids, device)
         return corrupted, replaced.astype(generator_logits.dtype)
 
-    def loss(self, model: Any, prepared: PreparedBatch, reduction: Reduction = "mean") -> tuple[Any, dict[str, float]]:
-        """L = L_MLM + λ·L_disc ("mean"), or its token-weighted sum ("sum"); metrics of both models."""
+    def loss(self, model: Any, prepared: PreparedBatch, reduction: Reduction = "mean",
+             host_metrics: bool = True) -> tuple[Any, dict[str, Any]]:
+        """L = L_MLM + λ·L_disc ("mean"), or its token-weighted sum ("sum"); metrics of both models
+        (``host_metrics=False``: only the generator's ``correct`` and ``num_targets``, left on the device)."""
         if reduction not in _REDUCTIONS:
             raise ValueError(f"ReplacedTokenDetection.loss: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
         self.check_model(model)
@@ -174,6 +176,8 @@ class ReplacedTokenDetection(Objective):
         num_real = max(int(np.count_nonzero(prepared.attention_mask)), 1)
         total = mlm + bce * (self.disc_weight * num_masked / num_real)  # = |M|·L for this micro-batch
         loss = total if reduction == "sum" else total * (1.0 / num_masked)
+        if not host_metrics:  # the training step reads the loss and these in one transfer
+            return loss, self._metrics(generator_logits, labels, mlm, "sum", host_metrics=False)
         metrics = self._metrics(generator_logits, labels, mlm, "sum")
         metrics["mlm_loss"] = metrics["loss"]
         metrics["loss"] = float(total.item()) / num_masked

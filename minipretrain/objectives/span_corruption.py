@@ -181,8 +181,10 @@ class SpanCorruption(Objective):
             decoder_input_ids=shift_right(labels, self.pad_id, self.pad_id),  # T5 starts decoding from the pad id
             decoder_attention_mask=labels != IGNORE_INDEX)
 
-    def loss(self, model: Any, prepared: PreparedBatch, reduction: Reduction = "mean") -> tuple[Any, dict[str, float]]:
-        """Cross-entropy of the targets given the corrupted input (``reduction`` as :meth:`Objective.loss`)."""
+    def loss(self, model: Any, prepared: PreparedBatch, reduction: Reduction = "mean",
+             host_metrics: bool = True) -> tuple[Any, dict[str, Any]]:
+        """Cross-entropy of the targets given the corrupted input (``reduction``, ``host_metrics`` as
+        :meth:`Objective.loss`)."""
         if reduction not in _REDUCTIONS:
             raise ValueError(f"SpanCorruption.loss: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
         self.check_model(model)
@@ -193,7 +195,7 @@ class SpanCorruption(Objective):
                        decoder_input_ids=moved["decoder_input_ids"],
                        decoder_attention_mask=moved["decoder_attention_mask"])
         loss = cross_entropy(logits, moved["labels"], reduction=reduction)
-        return loss, self._metrics(logits, moved["labels"], loss, reduction)
+        return loss, self._metrics(logits, moved["labels"], loss, reduction, host_metrics)
 
     def examples(self, model: Any, batch: Any, count: int = 2, seed: int = 0) -> list[str]:
         """A few corrupted inputs with the model's greedy reconstruction and the true targets, as text."""
