@@ -16,12 +16,14 @@ STAMP  := $(VENV)/.installed-$(EXTRAS)
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: help install test test-fast train-clm train-mlm sample data bench bench-gpu experiments \
+.PHONY: help install test test-fast train-clm train-mlm train-t5 train-electra sample data bench bench-gpu experiments \
         exp-clm-vs-mlm exp-scaling exp-data-quality exp-learning-curves clean
 
 help:
 	@echo "make train-clm       train nanoGPT's baby GPT on character-level Tiny Shakespeare, then sample"
 	@echo "make train-mlm       the BERT counterpart with masked language modelling, then fill-mask"
+	@echo "make train-t5        T5 span corruption in the same budget, then span reconstructions"
+	@echo "make train-electra   ELECTRA replaced-token detection in the same budget, then flagged tokens"
 	@echo "make test            the whole test suite with coverage of minipretrain/"
 	@echo "make bench           speed and memory benchmarks (figures, not tests)"
 	@echo "make bench-gpu       on a GPU machine: the gpu tests on real CuPy, then GPU throughput (8 min)"
@@ -53,6 +55,12 @@ train-clm: install
 
 train-mlm: install
 	$(PY) -m minipretrain train --config configs/baby_bert_char.toml $(ARGS)
+
+train-t5: install
+	$(PY) -m minipretrain train --config configs/baby_t5_char.toml $(ARGS)
+
+train-electra: install
+	$(PY) -m minipretrain train --config configs/baby_electra_char.toml $(ARGS)
 
 sample: install
 	$(PY) -m minipretrain sample --run runs/baby-gpt-char $(ARGS)

@@ -10,7 +10,7 @@ import minipretrain as mp
 from minipretrain import ops
 from minipretrain.models import (
     BERT, GPT, PRESETS, BERTConfig, GPTConfig, count_parameters, create_bert_small, create_gpt_small, create_model,
-    expected_parameters,
+    expected_flops_per_token, expected_parameters,
 )
 from minipretrain.nn import StateDictError
 
@@ -237,10 +237,14 @@ def test_preset_counts_match_the_formula(name):
     vocab = 70 if not name.endswith("25m") else 1000
     model = create_model(name, vocab_size=vocab)
     preset = PRESETS[name]
-    expected = expected_parameters(preset.kind, vocab, preset.n_layer, preset.n_embd, preset.block_size)
+    expected = expected_parameters(preset.kind, vocab, preset.n_layer, preset.n_embd, preset.block_size,
+                                   n_head=preset.n_head)
     assert model.num_parameters() == expected["total"]
     assert count_parameters(model, non_embedding=False) == expected["total"]
     assert count_parameters(model) == expected["non_embedding"]
+    # what `python -m minipretrain models` prints without building is what the built model reports
+    assert model.flops_per_token(preset.block_size) == expected_flops_per_token(
+        preset.kind, vocab, preset.n_layer, preset.n_head, preset.n_embd, preset.block_size)
 
 
 def test_baby_gpt_is_nanogpts_and_small_is_the_original():

@@ -59,6 +59,13 @@ GRADIENT_CASES = {
         lambda q, k, v: ops.scaled_dot_product_attention(q, k, v, causal=True,
                                                          key_padding_mask=np.array([[1, 1, 1, 0]])),
         [RNG.normal(size=(1, 2, 4, 3)), RNG.normal(size=(1, 2, 4, 3)), RNG.normal(size=(1, 2, 4, 3))]),
+    "rms_norm": (lambda x, w: ops.rms_norm(x, w, eps=1e-6), [X, RNG.normal(size=4)]),
+    "biased_attention": (
+        lambda q, k, v, b: ops.biased_attention(q, k, v, b, causal=True, key_padding_mask=np.array([[1, 1, 1, 0, 1]])),
+        [RNG.normal(size=(1, 2, 3, 2)), RNG.normal(size=(1, 2, 5, 2)), RNG.normal(size=(1, 2, 5, 3)),
+         RNG.normal(size=(1, 2, 3, 5))]),  # Tq = 3 < Tk = 5, a bias per head with a gradient
+    "binary_cross_entropy_with_logits": (
+        lambda z: ops.binary_cross_entropy_with_logits(z, (MASK > 0.5).astype(float), mask=~MASK[::-1]), [X]),
 }
 NOT_DIFFERENTIABLE = {"IGNORE_INDEX"}  # a constant, not an op
 

@@ -54,20 +54,30 @@ def _hidden_states(model: Any, input_ids: np.ndarray, attention_mask: np.ndarray
     raise TypeError(f"{type(model).__name__} has neither encode() nor hidden_states(); cannot extract features")
 
 
+def is_bracketed(kind: str) -> bool:
+    """Whether models of ``kind`` pre-train on ``[CLS] … [SEP]`` windows: an objective with the "mlm" data layout
+    trains that kind, or the pair it is half of (``electra-discriminator`` is half of ``electra``)."""
+    from ..objectives import OBJECTIVES
+
+    trained_bracketed = {cls.model_kind for cls in OBJECTIVES.values() if cls.data_layout == "mlm"}
+    return kind in trained_bracketed or kind.split("-")[0] in trained_bracketed
+
+
 def encode_texts(tokenizer: Any, texts: Sequence[str], max_len: int, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Token ids (n, max_len), attention mask and pooling mask for ``texts``, as the model was trained.
 
-    BERT (``kind == "bert"``) reads ``[CLS] tokens [SEP]``; GPT reads the bare tokens. Texts longer than the
-    window are cut. The pooling mask is True at real, non-special tokens (what the features average over).
+    BERT and ELECTRA (:func:`is_bracketed`) read ``[CLS] tokens [SEP]``; GPT reads the bare tokens. Texts longer
+    than the window are cut. The pooling mask is True at real, non-special tokens (what the features average over).
     """
-    special = 2 if kind == "bert" else 0
+    bracketed = is_bracketed(kind)
+    special = 2 if bracketed else 0
     content_len = max_len - special
     ids = np.full((len(texts), max_len), tokenizer.pad_id, dtype=np.int64)
     pool = np.zeros((len(texts), max_len), dtype=bool)
     attention = np.zeros((len(texts), max_len), dtype=bool)
     for row, text in enumerate(texts):
         tokens = tokenizer.encode(text)[:content_len] or [tokenizer.pad_id]
-        if kind == "bert":
+        if bracketed:
             sequence = [tokenizer.cls_id, *tokens, tokenizer.sep_id]
             offset = 1
         else:

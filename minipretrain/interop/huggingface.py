@@ -1,7 +1,7 @@
 """Read and write Hugging Face checkpoints (``config.json`` + ``model.safetensors``).
 
 Our parameter names and layouts *are* Hugging Face's, so moving a checkpoint is renaming at the edges only.
-Each architecture brings a :class:`HFFormat` (``interop/gpt2.py``, ``interop/bert.py``): how its ``config.json``
+Each architecture brings a :class:`HFFormat` (``interop/gpt2.py``, ``bert.py``, ``t5.py``, ``electra.py``): how its ``config.json``
 maps to our config (refusing, by name, any setting that would compute something else), how the file's tensor
 names map to ours, and the reverse for saving. ``interop/__init__.py`` registers each with one line.
 
@@ -54,13 +54,21 @@ class HFFormat:
         config_from_hf: ``(hf config dict, dtype, tensors) -> our config`` (tensors tell e.g. whether a head is there).
         names_from_hf: ``tensors -> state dict`` in our names.
         config_to_hf: ``our config -> hf config dict`` for saving.
+        model_class_from_hf: ``tensors -> our model class``, for a ``model_type`` that holds several of our
+            classes (ELECTRA's generator and discriminator); default: the class of ``kind``.
+        saves: further ``model.kind``s this format writes (ELECTRA's halves), besides ``kind``.
+        model_to_hf: ``our model -> hf config dict``, instead of ``config_to_hf``, when the config alone does not
+            say which architecture to write.
     """
 
     model_type: str
     kind: str
     config_from_hf: Callable[[dict[str, Any], str, dict[str, np.ndarray]], Any]
     names_from_hf: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
-    config_to_hf: Callable[[Any], dict[str, Any]]
+    config_to_hf: Callable[[Any], dict[str, Any]] | None = None
+    model_class_from_hf: Callable[[dict[str, np.ndarray]], type] | None = None
+    saves: tuple[str, ...] = ()
+    model_to_hf: Callable[[Any], dict[str, Any]] | None = None
 
 
 HF_FORMATS: dict[str, HFFormat] = {}
@@ -87,7 +95,8 @@ def load_hf_checkpoint(directory: str | os.PathLike[str], dtype: str | None = No
 
     Args:
         directory: what ``save_pretrained`` wrote (GPT2LMHeadModel/GPT2Model, BertForMaskedLM/BertForPreTraining,
-            or a bare BertModel, which gives a BERT without MLM head), or a sentence-transformers folder.
+            or a bare BertModel, which gives a BERT without MLM head; T5ForConditionalGeneration; ElectraForMaskedLM
+            or ElectraForPreTraining), or a sentence-transformers folder.
         dtype: "float32" or "float64"; default: the dtype stored in the file.
         device: where the parameters go.
 
@@ -114,7 +123,9 @@ def load_hf_checkpoint(directory: str | os.PathLike[str], dtype: str | None = No
         raise UnsupportedCheckpointError(f"model_type={model_type!r} is not supported; minipretrain reads "
                                          f"{', '.join(repr(t) for t in HF_FORMATS)}")
     hf_format = HF_FORMATS[model_type]
-    model = MODEL_KINDS[hf_format.kind].model_class(hf_format.config_from_hf(hf, dtype, tensors))
+    model_class = (hf_format.model_class_from_hf(tensors) if hf_format.model_class_from_hf is not None
+                   else MODEL_KINDS[hf_format.kind].model_class)
+    model = model_class(hf_format.config_from_hf(hf, dtype, tensors))
     model.load_state_dict(hf_format.names_from_hf(tensors))
     return model.to(device)
 
@@ -126,12 +137,12 @@ def save_hf_checkpoint(model: Any, directory: str | os.PathLike[str]) -> Path:
     """
     from safetensors.numpy import save_file
 
-    formats = [f for f in HF_FORMATS.values() if f.kind == model.kind]
+    formats = [f for f in HF_FORMATS.values() if model.kind in (f.kind, *f.saves)]
     if not formats:
         raise UnsupportedCheckpointError(f"no Hugging Face format is registered for model kind {model.kind!r}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    hf = formats[0].config_to_hf(model.config)
+    hf = formats[0].model_to_hf(model) if formats[0].model_to_hf else formats[0].config_to_hf(model.config)
     hf["torch_dtype"] = hf["dtype"] = model.config.dtype
     (directory / CONFIG_FILE).write_text(json.dumps(hf, indent=2) + "\n")
     tensors = {name: np.ascontiguousarray(to_host(array)) for name, array in model.state_dict().items()}

@@ -15,7 +15,7 @@ from typing import Any
 class Preset:
     """The shape of a named model; the vocabulary size comes from the tokenizer at creation time."""
 
-    kind: str  # a registered model kind: "gpt" or "bert"
+    kind: str  # a registered model kind: "gpt", "bert", "t5", "electra"
     n_layer: int
     n_head: int
     n_embd: int
@@ -45,4 +45,5 @@ def presets_for(kind: str) -> dict[str, Preset]:
             for size, (layers, heads, width, block, description) in _SHAPES.items()}
 
 
+#: GPT's and BERT's; models/__init__.py adds T5's and ELECTRA's (same shapes) when it registers those kinds.
 PRESETS: dict[str, Preset] = {**presets_for("gpt"), **presets_for("bert")}

@@ -77,9 +77,23 @@ class Objective(ABC):
     #: How ``PretrainingDataset`` cuts windows for it: "clm" (a contiguous token stream, seq_len + 1 tokens)
     #: or "mlm" (``[CLS] … [SEP]`` with padding). A new objective picks the layout its ``prepare`` expects.
     data_layout: ClassVar[str] = "clm"
+    #: Whether ``loss`` is a mean token cross-entropy (so exp(loss) is a perplexity); ELECTRA's is not.
+    loss_is_cross_entropy: ClassVar[bool] = True
 
     def __init__(self, model: Any) -> None:
         self.check_model(model)  # the model is checked, not kept: ``loss`` is given the model it scores
+
+    @classmethod
+    def for_model(cls, model: Any, tokenizer: Any = None, **options: Any) -> Objective:
+        """The objective for ``model`` (what ``make_objective`` calls); an objective that drives parts of the
+        model (ELECTRA's generator and discriminator) overrides this to pick them."""
+        return cls(model, tokenizer, **options)
+
+    @classmethod
+    def tokenizer_for(cls, tokenizer: Any, **options: Any) -> Any:
+        """The tokenizer a run of this objective uses, given the data's and the ``[objective]`` options: the same
+        one, unless the objective needs tokens of its own (span corruption's sentinels)."""
+        return tokenizer
 
     # ----------------------------------------------------------------- the two steps
     @abstractmethod

@@ -49,11 +49,17 @@ def _train(args: argparse.Namespace) -> int:
     print(f"\nfinished {result.steps} steps in {result.wall_time_s:.1f} s of training ({wall:.1f} s in all)")
     print(f"tokens seen: {result.tokens_seen:,}; median {np.median(rates):,.0f} tokens/s"
           + (f", MFU {100 * np.median(mfus):.1f}% of this machine's measured matmul peak" if mfus else ""))
-    print(f"final train loss {result.final_loss:.4f}; validation loss {last['val_loss']:.4f}, "
-          f"perplexity {last['val_perplexity']:.3f}, accuracy {last['val_accuracy']:.4f}")
+    # exp(loss) is a perplexity only when the loss is a token cross-entropy (not ELECTRA's MLM + 50·BCE)
+    perplexity = (f"perplexity {last['val_perplexity']:.3f}, " if run.objective.loss_is_cross_entropy else "")
+    print(f"final train loss {result.final_loss:.4f}; validation loss {last['val_loss']:.4f}, {perplexity}"
+          f"accuracy {last['val_accuracy']:.4f}")
     if result.stopped_early:
         print(f"stopped early ({result.stopped_early}); resume with --resume")
-    if not args.no_sample:
+    if not args.no_sample and hasattr(run.objective, "examples"):
+        from .examples import show_examples
+
+        show_examples(run, seed=int(training.get("seed", 0)))
+    elif not args.no_sample:
         _show_samples(run.model, run.tokenizer, run.objective.name, seed=int(training.get("seed", 0)))
     return 0
 

@@ -41,6 +41,17 @@ def build_tokenizer(data: dict[str, Any]) -> Any:
     raise ConfigError(f"[data] tokenizer must be 'char', 'bpe' or 'wordpiece', got {kind!r}")
 
 
+def build_objective_tokenizer(config: dict[str, Any], tokenizer: Any) -> Any:
+    """``tokenizer`` as the run's objective needs it (``objectives.tokenizer_for``: span corruption adds sentinels)."""
+    from ..objectives import tokenizer_for
+
+    options = dict(config["objective"])
+    try:
+        return tokenizer_for(options.pop("name", "clm"), tokenizer, **options)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"[objective]: {error}") from error
+
+
 def build_datasets(data: dict[str, Any], tokenizer: Any, objective: str) -> tuple[Any, Any]:
     """The train and validation ``PretrainingDataset`` of ``data.corpus`` (or ``data.path``), cut into the
     windows the objective called ``objective`` trains on (its ``data_layout``)."""
@@ -104,7 +115,7 @@ def build_objective(config: dict[str, Any], model: Any, tokenizer: Any) -> Any:
 
 def build_run(config: dict[str, Any]) -> Run:
     """Tokenizer (trained on the train split if needed), datasets, model and objective for ``config``."""
-    tokenizer = build_tokenizer(config["data"])
+    tokenizer = build_objective_tokenizer(config, build_tokenizer(config["data"]))
     train, validation = build_datasets(config["data"], tokenizer, config["objective"].get("name", "clm"))
     model = build_model(config, tokenizer.vocab_size)
     objective = build_objective(config, model, tokenizer)
