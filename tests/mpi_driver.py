@@ -3,7 +3,8 @@
 It does what the trainer's step will do once it is wired to minipretrain.distributed (the same seeded
 draws, the sharded token-weighted backward, one all-reduce, flat clipping and FlatAdamW), on a tiny GPT (CLM)
 or BERT (MLM), float64 unless ``--dtype float32``, and rank 0 writes the per-step losses, the evaluation and the final parameters.
-Options to kill or freeze one rank at a given step test how a run ends when a rank dies or hangs.
+Options to kill or freeze one rank at a given step test how a run ends when a rank dies or hangs;
+``--resume`` continues from a checkpoint (written with any rank count).
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from minipretrain.objectives import CausalLanguageModeling, MaskedLanguageModeli
 from minipretrain.optim import param_groups
 from minipretrain.optim.flat import FlatAdamW
 from minipretrain.tokenizers import CharTokenizer
-from minipretrain.training.checkpoint import save_checkpoint
+from minipretrain.training.checkpoint import load_checkpoint, save_checkpoint
 
 SEQ_LEN = 12
 
@@ -45,13 +46,21 @@ def build(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace, comm) -> None:
-    comm.check_agreement({k: v for k, v in vars(args).items() if k not in ("out",)}, "driver configuration")
+    comm.check_agreement({k: v for k, v in vars(args).items() if k != "out"}, "driver configuration")
     model, objective, train, val = build(args)
     optimizer = FlatAdamW(param_groups(model, 0.1), lr=args.lr, betas=(0.9, 0.95))
     data_rng = np.random.default_rng([args.seed, 0])
     objective_rng = np.random.default_rng([args.seed, 1])
+    first = 0
+    if args.resume:  # every rank reads the same checkpoint: the state is the same whatever the rank count
+        state = load_checkpoint(args.resume)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        data_rng.bit_generator.state = state["rng"]["data"]
+        objective_rng.bit_generator.state = state["rng"]["objective"]
+        first = int(state["step"])
     losses, norms = [], []
-    for step in range(args.steps):
+    for step in range(first, args.steps):
         if step == args.fail_step and comm.rank == args.fail_rank:
             os.kill(os.getpid(), signal.SIGKILL if args.fail == "kill" else signal.SIGSTOP)
         prepared = [objective.prepare(train.get_batch(args.batch, data_rng), objective_rng)
@@ -63,7 +72,9 @@ def run(args: argparse.Namespace, comm) -> None:
         losses.append(metrics["loss"])
         if args.out and comm.is_main:
             save_checkpoint(Path(args.out) / "checkpoint.npz",
-                            {"step": step + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict()})
+                            {"step": step + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                             "rng": {"data": data_rng.bit_generator.state,
+                                     "objective": objective_rng.bit_generator.state}})
     evaluation = evaluate_sharded(model, val, objective, comm, batch_size=4, max_batches=7)
     if args.out and comm.is_main:
         out = Path(args.out)
@@ -88,6 +99,7 @@ def main() -> int:
     parser.add_argument("--fail-rank", type=int, default=-1)
     parser.add_argument("--fail-step", type=int, default=-1)
     parser.add_argument("--timeout", type=float, default=None)
+    parser.add_argument("--resume", default="", help="a checkpoint.npz written by this driver")
     args = parser.parse_args()
     comm = init_communicator("auto", timeout_s=args.timeout)
     try:

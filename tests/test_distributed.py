@@ -107,7 +107,8 @@ def test_the_shards_gradients_add_up_to_the_single_process_gradient(corpus, kind
     accumulate_gradients(objective, model, batches, np.random.default_rng(9))  # the single-process helper
     flat.collect_grads()
     expected = flat.grad.copy()
-    prepared = [objective.prepare(b, rng) for rng in [np.random.default_rng(9)] for b in batches]
+    rng = np.random.default_rng(9)  # the same draws in the same order as the helper's
+    prepared = [objective.prepare(b, rng) for b in batches]
     counts = [p.num_targets for p in prepared]
     total, loss_parts, accuracy_parts = np.zeros_like(expected), [], []
     for rank in range(world_size):

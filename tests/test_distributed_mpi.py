@@ -93,6 +93,26 @@ def test_two_and_three_ranks_take_the_single_process_steps(corpus, tmp_path, obj
         assert got["losses"] != expected["losses"][::-1]  # the losses change from step to step
 
 
+def test_a_checkpoint_saved_by_two_ranks_resumes_on_one_and_on_three_with_the_same_curve(corpus, tmp_path):
+    options = [*corpus, "--objective", "mlm", "--batch", "5"]
+    whole, saved = tmp_path / "whole", tmp_path / "saved"
+    for folder in (whole, saved):
+        folder.mkdir()
+    assert run_driver(None, *options, "--steps", "4", "--out", str(whole)).returncode == 0
+    expected, expected_params = result(whole)
+    done = run_driver(2, *options, "--steps", "2", "--out", str(saved))
+    assert done.returncode == 0, done.stderr
+    assert load_checkpoint(saved / "checkpoint.npz")["step"] == 2
+    for ranks in (None, 3):
+        out = tmp_path / f"resumed{ranks}"
+        out.mkdir()
+        done = run_driver(ranks, *options, "--steps", "4", "--resume", str(saved / "checkpoint.npz"), "--out", str(out))
+        assert done.returncode == 0, done.stdout + done.stderr
+        got, params = result(out)
+        np.testing.assert_allclose(got["losses"], expected["losses"][2:], rtol=RTOL)
+        np.testing.assert_allclose(params, expected_params, rtol=0, atol=RTOL * np.abs(expected_params).max())
+
+
 def test_a_killed_rank_ends_the_run_within_seconds_and_the_last_checkpoint_is_intact(corpus, tmp_path):
     started = time.monotonic()
     done = run_driver(3, *corpus, "--steps", "20", "--out", str(tmp_path), "--fail", "kill", "--fail-rank", "1",

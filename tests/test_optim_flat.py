@@ -22,9 +22,9 @@ from minipretrain.optim.flat import FlatAdamW, FlatParameters
 VOCAB, SEQ = 11, 8
 
 
-def tiny_gpt(seed: int = 0) -> GPT:
+def tiny_gpt(seed: int = 0, dtype: str = "float64") -> GPT:
     return GPT(GPTConfig(vocab_size=VOCAB, n_layer=2, n_head=2, n_embd=16, block_size=SEQ, seed=seed,
-                         dtype="float64"))
+                         dtype=dtype))
 
 
 def clm_batch(rng: np.random.Generator, batch: int = 4) -> PreparedBatch:
@@ -93,9 +93,10 @@ def test_mixed_dtypes_and_partial_gradients_are_refused_with_a_clear_error():
     np.testing.assert_array_equal(a.data, np.ones(3))
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("grad_clip", [None, 0.05])
-def test_flat_adamw_equals_per_parameter_adamw_with_decay_groups_and_clipping(grad_clip):
-    reference, flat_model = tiny_gpt(), tiny_gpt()
+def test_flat_adamw_equals_per_parameter_adamw_with_decay_groups_and_clipping(grad_clip, dtype):
+    reference, flat_model = tiny_gpt(dtype=dtype), tiny_gpt(dtype=dtype)
     groups_ref, groups_flat = param_groups(reference, 0.1), param_groups(flat_model, 0.1)
     assert len(groups_ref) == 2  # a decayed and a no-decay group
     per_param = AdamW(groups_ref, lr=3e-2, betas=(0.9, 0.95), eps=1e-8)
