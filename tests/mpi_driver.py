@@ -66,10 +66,13 @@ def run(args: argparse.Namespace, comm) -> None:
         prepared = [objective.prepare(train.get_batch(args.batch, data_rng), objective_rng)
                     for _ in range(args.accum)]
         optimizer.zero_grad()
-        metrics = data_parallel_gradients(objective, model, prepared, comm, optimizer.flat, args.batch)
+        stop = step == args.stop_step and comm.rank == args.stop_rank  # as if Ctrl-C reached this rank alone
+        metrics = data_parallel_gradients(objective, model, prepared, comm, optimizer.flat, args.batch, stop)
         norms.append(optimizer.flat.clip_grad_norm(0.5))
         optimizer.step()
         losses.append(metrics["loss"])
+        if metrics["stop_requested"]:
+            break
         if args.out and comm.is_main:
             save_checkpoint(Path(args.out) / "checkpoint.npz",
                             {"step": step + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -99,6 +102,8 @@ def main() -> int:
     parser.add_argument("--fail-rank", type=int, default=-1)
     parser.add_argument("--fail-step", type=int, default=-1)
     parser.add_argument("--timeout", type=float, default=None)
+    parser.add_argument("--stop-rank", type=int, default=-1)
+    parser.add_argument("--stop-step", type=int, default=-1)
     parser.add_argument("--resume", default="", help="a checkpoint.npz written by this driver")
     args = parser.parse_args()
     comm = init_communicator("auto", timeout_s=args.timeout)

@@ -23,6 +23,7 @@ from minipretrain.distributed import (Communicator, MPIUnavailableError, SingleP
                                       init_communicator, launched_world_size, rank_micro_batches, shard_bounds,
                                       stack_batches)
 from minipretrain.distributed.communicator import INSTALL_HINT
+from minipretrain.distributed.launch import available_cores, launch_command
 from minipretrain.distributed.nccl import NCCLCommunicator
 from minipretrain.evaluation import evaluate
 from minipretrain.models import BERT, GPT, BERTConfig, GPTConfig
@@ -125,12 +126,15 @@ def test_the_shards_gradients_add_up_to_the_single_process_gradient(corpus, kind
     assert sum(accuracy_parts) == pytest.approx(single["accuracy"], rel=RTOL)
 
 
-def test_a_step_without_targets_computes_no_gradient_anywhere(corpus):
+@pytest.mark.parametrize("stop", [False, True])
+def test_a_step_without_targets_computes_no_gradient_anywhere(corpus, stop):
     model, objective, train, _ = build(corpus, "clm")
     prepared = [objective.prepare(train.get_batch(2, np.random.default_rng(0)))]
     prepared[0].labels[:] = -100
     flat = FlatParameters(model.parameters())
-    assert data_parallel_gradients(objective, model, prepared, SingleProcessCommunicator(), flat)["num_targets"] == 0
+    metrics = data_parallel_gradients(objective, model, prepared, SingleProcessCommunicator(), flat,
+                                      stop_requested=stop)
+    assert metrics["num_targets"] == 0 and metrics["stop_requested"] is stop
     assert all(p.grad is None for p in model.parameters())
 
 
@@ -216,6 +220,23 @@ def test_a_missing_mpi_library_says_what_to_install():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert out.stdout.startswith("MPIUnavailableError"), out.stdout + out.stderr
     assert "cannot load an MPI library" in out.stdout and INSTALL_HINT in out.stdout
+
+
+# --------------------------------------------------------------------------- the launcher
+def test_the_launcher_runs_one_process_and_says_why_when_mpi_cannot_start():
+    python = "/env/bin/python"
+    single = [python, "-m", "minipretrain", "train", "--config", "c.toml"]
+    arguments = ["train", "--config", "c.toml"]
+    assert launch_command(arguments, 1, python, "/env/bin/mpiexec", True) == (single, "NPROC=1")
+    command, reason = launch_command(arguments, 2, python, mpiexec="", mpi_ok=True)
+    assert command == single and reason.startswith("mpiexec was not found") and INSTALL_HINT in reason
+    command, reason = launch_command(arguments, 2, python, "/env/bin/mpiexec", mpi_ok=False)
+    assert command == single and "cannot load an MPI library" in reason
+    command, reason = launch_command(arguments, 3, python, "/env/bin/mpiexec", True, ["-hosts", "a,b"])
+    assert reason is None and command == ["/env/bin/mpiexec", "-hosts", "a,b", "-n", "3", *single]
+    with pytest.raises(ValueError, match="at least 1"):
+        launch_command(arguments, 0, python, "/env/bin/mpiexec", True)
+    assert available_cores() >= 1
 
 
 # --------------------------------------------------------------------------- NCCL, structurally

@@ -113,6 +113,20 @@ def test_a_checkpoint_saved_by_two_ranks_resumes_on_one_and_on_three_with_the_sa
         np.testing.assert_allclose(params, expected_params, rtol=0, atol=RTOL * np.abs(expected_params).max())
 
 
+def test_a_stop_asked_on_one_rank_stops_every_rank_after_the_same_step(corpus, tmp_path):
+    done = run_driver(3, *corpus, "--steps", "20", "--out", str(tmp_path), "--stop-rank", "2", "--stop-step", "1")
+    assert done.returncode == 0, done.stdout + done.stderr  # no rank left waiting in an all-reduce
+    assert len(result(tmp_path)[0]["losses"]) == 2
+
+
+def test_the_launcher_starts_the_command_on_n_ranks():
+    done = subprocess.run([sys.executable, "-m", "minipretrain.distributed.launch", "--nproc", "2", "--", "--help"],
+                          env=environment(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("minipretrain: 2 ranks: ")
+    assert done.stdout.count("usage: python -m minipretrain") == 2  # one help text per rank
+
+
 def test_a_killed_rank_ends_the_run_within_seconds_and_the_last_checkpoint_is_intact(corpus, tmp_path):
     started = time.monotonic()
     done = run_driver(3, *corpus, "--steps", "20", "--out", str(tmp_path), "--fail", "kill", "--fail-rank", "1",

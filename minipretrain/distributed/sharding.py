@@ -72,7 +72,8 @@ def rank_micro_batches(prepared: Sequence[PreparedBatch], rank: int, world_size:
 
 
 def data_parallel_gradients(objective: Any, model: Any, prepared: Sequence[PreparedBatch], comm: Communicator,
-                            flat: Any, micro_batch_size: int | None = None) -> dict[str, float]:
+                            flat: Any, micro_batch_size: int | None = None,
+                            stop_requested: bool = False) -> dict[str, Any]:
     """Leave the whole step's mean-loss gradient in ``flat.grad`` on every rank; return the step's metrics.
 
     Args:
@@ -81,14 +82,19 @@ def data_parallel_gradients(objective: Any, model: Any, prepared: Sequence[Prepa
         comm: the communicator (one all-reduce of ``flat.grad``, one of the metric sums).
         flat: the model's :class:`~minipretrain.optim.flat.FlatParameters` (gradients zeroed before).
         micro_batch_size: most windows per forward pass (default: the step's micro-batch size).
+        stop_requested: this rank was asked to stop (Ctrl-C). Sent with the metric sums, so that every rank
+            learns in the same step that one was: a rank stopping alone would leave the others waiting in the
+            next all-reduce.
 
     Returns:
-        ``loss`` and ``accuracy`` over all N targets of the step, and ``num_targets`` (N). When N = 0 no
-        gradient is computed on any rank (every rank knows N) and the caller skips the update.
+        ``loss`` and ``accuracy`` over all N targets of the step, ``num_targets`` (N) and ``stop_requested``
+        (True on every rank when any rank asked). When N = 0 no gradient is computed on any rank (every rank
+        knows N) and the caller skips the update.
     """
     total_targets = sum(b.num_targets for b in prepared)
     if total_targets == 0:
-        return {"loss": 0.0, "accuracy": 0.0, "num_targets": 0.0}
+        (stops,) = comm.allreduce_scalars(float(stop_requested))
+        return {"loss": 0.0, "accuracy": 0.0, "num_targets": 0.0, "stop_requested": stops > 0}
     loss_sum, correct = 0.0, 0.0
     for batch in rank_micro_batches(prepared, comm.rank, comm.world_size, micro_batch_size):
         if batch.num_targets == 0:
@@ -99,8 +105,9 @@ def data_parallel_gradients(objective: Any, model: Any, prepared: Sequence[Prepa
         correct += metrics["accuracy"] * metrics["num_targets"]
     flat.collect_grads()  # a rank without targets contributes zeros
     comm.allreduce_sum(flat.grad)
-    loss_sum, correct = comm.allreduce_scalars(loss_sum, correct)
-    return {"loss": loss_sum / total_targets, "accuracy": correct / total_targets, "num_targets": float(total_targets)}
+    loss_sum, correct, stops = comm.allreduce_scalars(loss_sum, correct, float(stop_requested))
+    return {"loss": loss_sum / total_targets, "accuracy": correct / total_targets,
+            "num_targets": float(total_targets), "stop_requested": stops > 0}
 
 
 def evaluate_sharded(model: Any, dataset: Any, objective: Any, comm: Communicator, batch_size: int = 16,
