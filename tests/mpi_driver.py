@@ -59,6 +59,9 @@ def run(args: argparse.Namespace, comm) -> None:
         data_rng.bit_generator.state = state["rng"]["data"]
         objective_rng.bit_generator.state = state["rng"]["objective"]
         first = int(state["step"])
+    if comm.rank == args.perturb_rank:  # as if this machine's libraries had initialised other weights
+        optimizer.flat.data += 1.0
+    comm.broadcast_buffer(optimizer.flat.data)  # every rank starts from rank 0's parameters
     losses, norms = [], []
     for step in range(first, args.steps):
         if step == args.fail_step and comm.rank == args.fail_rank:
@@ -102,6 +105,7 @@ def main() -> int:
     parser.add_argument("--fail-rank", type=int, default=-1)
     parser.add_argument("--fail-step", type=int, default=-1)
     parser.add_argument("--timeout", type=float, default=None)
+    parser.add_argument("--perturb-rank", type=int, default=-1)
     parser.add_argument("--stop-rank", type=int, default=-1)
     parser.add_argument("--stop-step", type=int, default=-1)
     parser.add_argument("--resume", default="", help="a checkpoint.npz written by this driver")

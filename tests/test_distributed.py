@@ -185,6 +185,7 @@ def test_single_process_collectives_are_the_identity():
     assert comm.allreduce_sum(buffer) is buffer and buffer.tolist() == [0, 1, 2, 3, 4]
     assert comm.allreduce_scalars(2, 3.5) == (2.0, 3.5)
     assert comm.broadcast({"a": 1}) == {"a": 1} and comm.is_main and comm.world_size == 1
+    assert comm.broadcast_buffer(buffer) is buffer and buffer.tolist() == [0, 1, 2, 3, 4]
     with pytest.raises(TypeError, match="contiguous"):
         comm.allreduce_sum(np.arange(6.0)[::2])
     with pytest.raises(ValueError, match="unknown communicator backend"):
@@ -282,7 +283,10 @@ class FakeNccl:
                 fake.joined = (world_size, unique_id, rank)
 
             def allReduce(self, *args) -> None:  # noqa: N802 - CuPy's name
-                fake.calls.append(args)
+                fake.calls.append(("allReduce", *args))
+
+            def bcast(self, *args) -> None:
+                fake.calls.append(("bcast", *args))
 
         self.NcclCommunicator = NcclCommunicator
 
@@ -306,7 +310,9 @@ def test_nccl_bootstrap_and_allreduce_follow_llm_c():
     assert nccl.unique_ids == 0 and nccl.joined == (2, ("id", "from", "rank 0"), 1)
     buffer = FakeArray(800_000, np.float32)
     assert comm.allreduce_sum(buffer) is buffer
-    assert nccl.calls == [(0xC0FFEE, 0xC0FFEE, 800_000, FakeNccl.NCCL_FLOAT32, FakeNccl.NCCL_SUM, 0x5EED)]
+    assert comm.broadcast_buffer(buffer) is buffer
+    assert nccl.calls == [("allReduce", 0xC0FFEE, 0xC0FFEE, 800_000, FakeNccl.NCCL_FLOAT32, FakeNccl.NCCL_SUM, 0x5EED),
+                          ("bcast", 0xC0FFEE, 800_000, FakeNccl.NCCL_FLOAT32, 0, 0x5EED)]
     with pytest.raises(TypeError, match="GPU"):
         comm.allreduce_sum(np.zeros(3, np.float32))
     with pytest.raises(TypeError, match="float16/32/64"):

@@ -113,6 +113,17 @@ def test_a_checkpoint_saved_by_two_ranks_resumes_on_one_and_on_three_with_the_sa
         np.testing.assert_allclose(params, expected_params, rtol=0, atol=RTOL * np.abs(expected_params).max())
 
 
+def test_every_rank_starts_from_rank_zeros_parameters(corpus, tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    for folder in (one, two):
+        folder.mkdir()
+    assert run_driver(None, *corpus, "--steps", "1", "--out", str(one)).returncode == 0
+    done = run_driver(2, *corpus, "--steps", "1", "--out", str(two), "--perturb-rank", "1")
+    assert done.returncode == 0, done.stderr
+    np.testing.assert_allclose(result(two)[0]["losses"], result(one)[0]["losses"], rtol=RTOL)
+    np.testing.assert_allclose(result(two)[1], result(one)[1], rtol=0, atol=RTOL)
+
+
 def test_a_stop_asked_on_one_rank_stops_every_rank_after_the_same_step(corpus, tmp_path):
     done = run_driver(3, *corpus, "--steps", "20", "--out", str(tmp_path), "--stop-rank", "2", "--stop-step", "1")
     assert done.returncode == 0, done.stdout + done.stderr  # no rank left waiting in an all-reduce

@@ -6,7 +6,7 @@ each the whole batch's gradient, and every rank takes the same step. So a commun
 
 * ``allreduce_sum(buffer)`` — in place, one contiguous array, one call (never one per parameter);
 * ``allreduce_scalars(*values)`` — loss sums, target counts, metric sums, in one small call;
-* ``broadcast(obj)``, ``barrier()``, ``rank``, ``world_size``, ``is_main`` (rank 0 writes logs and checkpoints);
+* ``broadcast(obj)``, ``broadcast_buffer(array)`` (rank 0's parameters to all), ``barrier()``, ``rank``, ``world_size``, ``is_main`` (rank 0 writes logs and checkpoints);
 * ``check_agreement(config)`` — every rank must run the same configuration; a hash is compared across ranks.
 
 :class:`SingleProcessCommunicator` (the default) does nothing: the sums over one rank are the values
@@ -95,6 +95,12 @@ class Communicator:
         """Rank ``root``'s ``value`` (any picklable object) on every rank."""
         return value
 
+    def broadcast_buffer(self, buffer: Any, root: int = 0) -> Any:
+        """Overwrite ``buffer`` (a contiguous array) with rank ``root``'s, in place (the parameters at the start,
+        so every rank begins from identical weights even where two machines' libraries initialise differently)."""
+        _check_buffer(buffer)
+        return buffer
+
     def barrier(self) -> None:
         """Wait until every rank has reached this point."""
 
@@ -170,6 +176,17 @@ class MPICommunicator(Communicator):
 
     def broadcast(self, value: Any, root: int = 0) -> Any:
         return self.comm.bcast(value, root=root)
+
+    def broadcast_buffer(self, buffer: Any, root: int = 0) -> Any:
+        _check_buffer(buffer)
+        host = buffer if array_module(buffer) is np else np.ascontiguousarray(to_device(buffer, "cpu"))
+        if self.timeout_s is None:
+            self.comm.Bcast(host, root=root)
+        else:
+            self._wait(self.comm.Ibcast(host, root=root), "the parameter broadcast")
+        if host is not buffer:
+            buffer[...] = to_device(host, device_of(buffer))
+        return buffer
 
     def barrier(self) -> None:
         if self.timeout_s is None:

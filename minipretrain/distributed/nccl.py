@@ -57,16 +57,24 @@ class NCCLCommunicator(Communicator):
                         np.dtype(np.float64): nccl.NCCL_FLOAT64}
 
     def allreduce_sum(self, buffer: Any) -> Any:
+        pointer, datatype = self._device_buffer(buffer)
+        stream = self.cupy.cuda.get_current_stream().ptr
+        self.comm.allReduce(pointer, pointer, buffer.size, datatype, self.nccl.NCCL_SUM, stream)  # in place
+        return buffer
+
+    def _device_buffer(self, buffer: Any) -> tuple[int, int]:
         _check_buffer(buffer)
         if not isinstance(buffer, self.cupy.ndarray):
-            raise TypeError(f"the NCCL backend all-reduces GPU (CuPy) arrays, got {type(buffer).__name__}; "
+            raise TypeError(f"the NCCL backend works on GPU (CuPy) arrays, got {type(buffer).__name__}; "
                             "move the model to 'cuda' or use the MPI backend")
         datatype = self._dtypes.get(np.dtype(buffer.dtype))
         if datatype is None:
-            raise TypeError(f"NCCL all-reduce supports float16/32/64 buffers here, got {buffer.dtype}")
-        pointer = buffer.data.ptr
-        stream = self.cupy.cuda.get_current_stream().ptr
-        self.comm.allReduce(pointer, pointer, buffer.size, datatype, self.nccl.NCCL_SUM, stream)
+            raise TypeError(f"NCCL collectives here take float16/32/64 buffers, got {buffer.dtype}")
+        return buffer.data.ptr, datatype
+
+    def broadcast_buffer(self, buffer: Any, root: int = 0) -> Any:
+        pointer, datatype = self._device_buffer(buffer)
+        self.comm.bcast(pointer, buffer.size, datatype, root, self.cupy.cuda.get_current_stream().ptr)
         return buffer
 
     def allreduce_scalars(self, *values: float) -> tuple[float, ...]:
