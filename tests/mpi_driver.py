@@ -55,6 +55,7 @@ def run(args: argparse.Namespace, comm) -> None:
     if args.resume:  # every rank reads the same checkpoint: the state is the same whatever the rank count
         state = load_checkpoint(args.resume)
         model.load_state_dict(state["model"])
+        optimizer.flat.rebind()  # load_state_dict replaced p.data: copy it into the buffer before broadcasting it
         optimizer.load_state_dict(state["optimizer"])
         data_rng.bit_generator.state = state["rng"]["data"]
         objective_rng.bit_generator.state = state["rng"]["objective"]
