@@ -6,10 +6,12 @@ PY     := $(VENV)/bin/python
 MIRROR ?= $(abspath ../shared/data)
 export MINIPRETRAIN_DATA_MIRROR ?= $(if $(wildcard $(MIRROR)),$(MIRROR),)
 ARGS ?=
-# What `make install` puts in .venv: the dev extras; CI (.ci/run) adds the parity references with
-# `make test EXTRAS=dev,reference`.
-EXTRAS ?= dev
+# What `make install` puts in .venv: the dev extras and MPI (mpi4py + the mpich wheel, which ships `mpiexec`);
+# CI (.ci/run) adds the parity references with `make test EXTRAS=dev,reference,mpi`.
+EXTRAS ?= dev,mpi
 STAMP  := $(VENV)/.installed-$(EXTRAS)
+comma  := ,
+EXTRAS_WITHOUT_MPI := $(subst $(comma)mpi,,$(subst mpi$(comma),,$(EXTRAS)))
 # One BLAS thread by default: on a 2-core machine a second thread gains little for these small matrices and
 # loses several times over as soon as anything else runs (measured: 137 vs 735 ms per baby-GPT step with a
 # load of 3). `make train-clm OPENBLAS_NUM_THREADS=2` overrides it.
@@ -29,7 +31,7 @@ help:
 	@echo "make bench-gpu       on a GPU machine: the gpu tests on real CuPy, then GPU throughput (8 min)"
 	@echo "make experiments     the four research experiments (writes docs/results/)"
 	@echo "make data            fetch the default corpora into data/"
-	@echo "make install         create .venv and install minipretrain with its dev extras (EXTRAS=dev,reference adds torch and transformers)"
+	@echo "make install         create .venv and install minipretrain with its dev and mpi extras (EXTRAS=dev,mpi,reference adds torch and transformers)"
 	@echo "pass extra options with ARGS=\"--set training.max_steps=200\""
 
 install: $(STAMP)
@@ -37,7 +39,9 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	$(PY) -m pip install -q -e ".[$(EXTRAS)]" || { test "$(EXTRAS_WITHOUT_MPI)" != "$(EXTRAS)" && \
+		echo "make install: the mpi extra (mpi4py, mpich) does not install here; training will run in one process" && \
+		$(PY) -m pip install -q -e ".[$(EXTRAS_WITHOUT_MPI)]"; }
 	touch $(STAMP)
 
 # Two test workers on two cores, each with one BLAS thread (set above). The gpu-marked tests run on the
