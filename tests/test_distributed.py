@@ -1,5 +1,6 @@
-"""Data-parallel pieces in one process: sharding, the sharded step's gradient, sharded evaluation, the
-communicators' contracts and their errors. (Real multi-process runs are in test_distributed_mpi.py.)
+"""Data-parallel pieces in one process: sharding, the sharded step's gradient, sharded evaluation, a stop
+reaching every rank, the communicators' contracts and their errors. (Real multi-process runs of the trainer
+are in test_distributed_mpi.py.)
 
 Ranks are simulated by running each rank's share in turn with a communicator whose collectives are the
 identity, then adding the shares by hand: that sum is what the all-reduce computes. Compared in float64 to
@@ -18,19 +19,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minipretrain.data import MarkovCorpus, PretrainingDataset
-from minipretrain.distributed import (Communicator, MPIUnavailableError, SingleProcessCommunicator,
-                                      data_parallel_gradients, evaluate_sharded, fingerprint, import_mpi,
-                                      init_communicator, launched_world_size, rank_micro_batches, shard_bounds,
-                                      stack_batches)
+from minipretrain.distributed import (Communicator, MPIUnavailableError, SingleProcessCommunicator, fingerprint,
+                                      import_mpi, init_communicator, launched_world_size, rank_micro_batches,
+                                      shard_bounds, stack_batches)
 from minipretrain.distributed.communicator import INSTALL_HINT
 from minipretrain.distributed.launch import available_cores, launch_command
 from minipretrain.distributed.nccl import NCCLCommunicator
 from minipretrain.evaluation import evaluate
 from minipretrain.models import BERT, GPT, BERTConfig, GPTConfig
-from minipretrain.objectives import CausalLanguageModeling, MaskedLanguageModeling, accumulate_gradients
+from minipretrain.objectives import (CausalLanguageModeling, LossTotals, MaskedLanguageModeling,
+                                     accumulate_gradients, token_weighted_loss)
 from minipretrain.optim.flat import FlatParameters
 from minipretrain.tokenizers import CharTokenizer
-from minipretrain.training import PreTrainer
+from minipretrain.training import PreTrainer, load_checkpoint
 
 SEQ_LEN, RTOL = 12, 1e-12
 
@@ -102,6 +103,8 @@ def test_the_ranks_micro_batches_are_the_steps_windows_in_order(corpus, world_si
 @pytest.mark.parametrize("kind", ["clm", "mlm"])
 @pytest.mark.parametrize("world_size", [2, 3, 7])
 def test_the_shards_gradients_add_up_to_the_single_process_gradient(corpus, kind, world_size):
+    """The one accumulation loop, given a rank and a world size, back-propagates that rank's windows scaled by
+    the whole step's target count: the ranks' gradients (what the all-reduce adds) are one process's."""
     model, objective, train, _ = build(corpus, kind)
     flat = FlatParameters(model.parameters())
     batches = [train.get_batch(4, np.random.default_rng([1, i])) for i in range(3)]
@@ -110,57 +113,67 @@ def test_the_shards_gradients_add_up_to_the_single_process_gradient(corpus, kind
     expected = flat.grad.copy()
     rng = np.random.default_rng(9)  # the same draws in the same order as the helper's
     prepared = [objective.prepare(b, rng) for b in batches]
+    single = token_weighted_loss(objective, model, prepared)
     counts = [p.num_targets for p in prepared]
-    total, loss_parts, accuracy_parts = np.zeros_like(expected), [], []
+    total, shares = np.zeros_like(expected), []
     for rank in range(world_size):
         flat.zero_grad()
-        metrics = data_parallel_gradients(objective, model, prepared, SimulatedRank(rank, world_size), flat, 4)
+        shares.append(token_weighted_loss(objective, model, prepared, backward=True, rank=rank,
+                                          world_size=world_size))
+        flat.collect_grads()
         total += flat.grad
-        loss_parts.append(metrics["loss"])
-        accuracy_parts.append(metrics["accuracy"])
     if kind == "mlm":
         assert len(set(counts)) > 1  # unequal targets per micro-batch: a mean of means would be wrong
     np.testing.assert_allclose(total, expected, rtol=RTOL, atol=1e-14 * np.abs(expected).max())
-    single = data_parallel_gradients(objective, model, prepared, SingleProcessCommunicator(), flat, 4)
-    assert sum(loss_parts) == pytest.approx(single["loss"], rel=RTOL)
-    assert sum(accuracy_parts) == pytest.approx(single["accuracy"], rel=RTOL)
+    assert sum(s.num_targets for s in shares) == single.num_targets == sum(counts)
+    assert sum(s.num_tokens for s in shares) == single.num_tokens
+    assert sum(s.loss_sum for s in shares) == pytest.approx(single.loss_sum, rel=RTOL)
+    assert sum(s.correct for s in shares) == single.correct
 
 
-@pytest.mark.parametrize("stop", [False, True])
-def test_a_step_without_targets_computes_no_gradient_anywhere(corpus, stop):
+def test_a_step_without_targets_computes_no_gradient_on_any_rank(corpus):
     model, objective, train, _ = build(corpus, "clm")
     prepared = [objective.prepare(train.get_batch(2, np.random.default_rng(0)))]
     prepared[0].labels[:] = -100
-    flat = FlatParameters(model.parameters())
-    metrics = data_parallel_gradients(objective, model, prepared, SingleProcessCommunicator(), flat,
-                                      stop_requested=stop)
-    assert metrics["num_targets"] == 0 and metrics["stop_requested"] is stop
+    for rank in range(2):
+        totals = token_weighted_loss(objective, model, prepared, backward=True, rank=rank, world_size=2)
+        assert totals.num_targets == 0 and totals.loss == 0.0
     assert all(p.grad is None for p in model.parameters())
 
 
-def test_single_process_driver_step_follows_the_trainers_losses(corpus):
-    """The sharded step with one rank, FlatAdamW and flat clipping reproduce PreTrainer's own steps."""
-    from minipretrain.optim import param_groups
-    from minipretrain.optim.flat import FlatAdamW
+def test_loss_totals_are_summed_over_the_ranks_in_one_collective():
+    class Recording(SimulatedRank):
+        def allreduce_scalars(self, *values):
+            self.calls = getattr(self, "calls", []) + [values]
+            return tuple(2 * float(v) for v in values)  # as if a second rank held the same sums
 
-    model, objective, train, _ = build(corpus, "mlm")
-    trainer = PreTrainer(model=model, objective=objective, dataset=train, batch_size=4, learning_rate=1e-2,
-                         max_steps=4, gradient_accumulation_steps=2, grad_clip=0.5, betas=(0.9, 0.95),
-                         schedule="constant", progress=False, seed=4)
-    reference = [trainer.train_step()["loss"] for _ in range(4)]
-    model, objective, train, _ = build(corpus, "mlm")
-    optimizer = FlatAdamW(param_groups(model, 0.1), lr=1e-2, betas=(0.9, 0.95))
-    data_rng, objective_rng = np.random.default_rng([4, 0]), np.random.default_rng([4, 1])
-    losses = []
-    for _ in range(4):
-        prepared = [objective.prepare(train.get_batch(4, data_rng), objective_rng) for _ in range(2)]
-        optimizer.zero_grad()
-        losses.append(data_parallel_gradients(objective, model, prepared, SingleProcessCommunicator(),
-                                              optimizer.flat)["loss"])
-        optimizer.flat.clip_grad_norm(0.5)
-        optimizer.step()
-    # Same data, masks and updates; only clipping's norm adds the parameters in another order (last ulp).
-    np.testing.assert_allclose(losses, reference, rtol=1e-12)
+    comm = Recording(0, 2)
+    totals, (stops,) = LossTotals(loss_sum=3.0, correct=2.0, num_targets=5, num_tokens=8).summed_over(comm, 1.0)
+    assert (totals.loss_sum, totals.correct, totals.num_targets, totals.num_tokens, stops) == (6.0, 4.0, 10, 16, 2.0)
+    assert len(comm.calls) == 1
+
+
+class OtherRankStops(SimulatedRank):
+    """One rank of two whose partner asks to stop (Ctrl-C there) in its ``stop_at``-th step."""
+
+    def __init__(self, stop_at: int) -> None:
+        super().__init__(0, 1)
+        self.stop_at, self.steps = stop_at, 0
+
+    def allreduce_scalars(self, *values):
+        if len(values) == 5:  # the step's sums: loss, correct, targets, tokens, stop
+            self.steps += 1
+            values = (*values[:4], values[4] + (self.steps == self.stop_at))
+        return tuple(float(v) for v in values)
+
+
+def test_a_stop_asked_on_another_rank_ends_this_rank_after_the_same_step_with_a_checkpoint(corpus, tmp_path):
+    model, objective, train, _ = build(corpus, "clm")
+    trainer = PreTrainer(model=model, objective=objective, dataset=train, batch_size=2, max_steps=10,
+                         progress=False, checkpoint_dir=tmp_path, comm=OtherRankStops(stop_at=3))
+    result = trainer.train()
+    assert result.stopped_early == "interrupted" and result.steps == 3
+    assert load_checkpoint(tmp_path / "checkpoint.npz")["step"] == 3
 
 
 @pytest.mark.parametrize("kind", ["clm", "mlm"])
@@ -168,14 +181,14 @@ def test_sharded_evaluation_is_the_whole_split_evaluation(corpus, kind):
     model, objective, _, val = build(corpus, kind)
     expected = evaluate(model, val, objective, batch_size=3)
     for world_size in (2, 3):
-        parts = [evaluate_sharded(model, val, objective, SimulatedRank(r, world_size), batch_size=3)
+        parts = [evaluate(model, val, objective, batch_size=3, comm=SimulatedRank(r, world_size))
                  for r in range(world_size)]
         targets = sum(p.num_targets for p in parts)
         assert targets == expected.num_targets
         assert sum(p.loss * p.num_targets for p in parts) / targets == pytest.approx(expected.loss, rel=RTOL)
         assert sum(p.accuracy * p.num_targets for p in parts) / targets == pytest.approx(expected.accuracy, rel=RTOL)
-    single = evaluate_sharded(model, val, objective, SingleProcessCommunicator(), batch_size=3, max_batches=2)
-    assert single.loss == pytest.approx(evaluate(model, val, objective, 3, max_batches=2).loss, rel=RTOL)
+    single = evaluate(model, val, objective, 3, max_batches=2, comm=SingleProcessCommunicator())
+    assert single.loss == evaluate(model, val, objective, 3, max_batches=2).loss
 
 
 # --------------------------------------------------------------------------- communicators

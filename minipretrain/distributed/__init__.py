@@ -20,18 +20,11 @@ from .communicator import (
     init_communicator,
     launched_world_size,
 )
-from .sharding import (
-    data_parallel_gradients,
-    evaluate_sharded,
-    rank_micro_batches,
-    shard_bounds,
-    stack_batches,
-    take_rows,
-)
+from .sharding import rank_micro_batches, shard_bounds, stack_batches, take_rows
 
 __all__ = [
     "CollectiveTimeoutError", "Communicator", "DistributedError", "MPICommunicator", "MPIUnavailableError",
-    "RankMismatchError", "SingleProcessCommunicator", "data_parallel_gradients", "evaluate_sharded", "fingerprint",
+    "RankMismatchError", "SingleProcessCommunicator", "fingerprint",
     "import_mpi", "init_communicator", "launched_world_size", "rank_micro_batches", "shard_bounds",
     "stack_batches", "take_rows",
 ]
