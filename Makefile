@@ -17,6 +17,12 @@ EXTRAS_WITHOUT_MPI := $(subst $(comma)mpi,,$(subst mpi$(comma),,$(EXTRAS)))
 # load of 3). `make train-clm OPENBLAS_NUM_THREADS=2` overrides it.
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
+# Trainings and experiments run data-parallel on NPROC ranks (default: every core this shell may use), one BLAS
+# thread each, through the launcher: `mpiexec -n $(NPROC) python -m minipretrain ...`, or one process (saying
+# why in one line) when NPROC=1 or MPI cannot start. Across machines: MPIEXEC_ARGS="-hosts node1,node2" NPROC=8.
+NPROC ?= $(shell nproc 2>/dev/null || echo 1)
+MPIEXEC_ARGS ?=
+LAUNCH = $(PY) -m minipretrain.distributed.launch --nproc $(NPROC) --mpiexec-args "$(MPIEXEC_ARGS)" --
 
 .PHONY: help install test test-fast train-clm train-mlm train-t5 train-electra sample data bench bench-gpu experiments \
         exp-clm-vs-mlm exp-scaling exp-data-quality exp-learning-curves clean
@@ -32,7 +38,7 @@ help:
 	@echo "make experiments     the four research experiments (writes docs/results/)"
 	@echo "make data            fetch the default corpora into data/"
 	@echo "make install         create .venv and install minipretrain with its dev and mpi extras (EXTRAS=dev,mpi,reference adds torch and transformers)"
-	@echo "pass extra options with ARGS=\"--set training.max_steps=200\""
+	@echo "pass extra options with ARGS=\"--set training.max_steps=200\"; NPROC=1 trains in one process (default: all cores)"
 
 install: $(STAMP)
 
@@ -55,10 +61,10 @@ test-fast: install
 	$(PY) -m pytest -q -x -n 2 tests
 
 train-clm: install
-	$(PY) -m minipretrain train --config configs/baby_gpt_char.toml $(ARGS)
+	$(LAUNCH) train --config configs/baby_gpt_char.toml $(ARGS)
 
 train-mlm: install
-	$(PY) -m minipretrain train --config configs/baby_bert_char.toml $(ARGS)
+	$(LAUNCH) train --config configs/baby_bert_char.toml $(ARGS)
 
 train-t5: install
 	$(PY) -m minipretrain train --config configs/baby_t5_char.toml $(ARGS)
@@ -85,16 +91,16 @@ bench-gpu: install
 experiments: exp-clm-vs-mlm exp-scaling exp-data-quality exp-learning-curves
 
 exp-clm-vs-mlm: install
-	$(PY) -m minipretrain experiment clm-vs-mlm $(ARGS)
+	$(LAUNCH) experiment clm-vs-mlm $(ARGS)
 
 exp-scaling: install
-	$(PY) -m minipretrain experiment scaling $(ARGS)
+	$(LAUNCH) experiment scaling $(ARGS)
 
 exp-data-quality: install
-	$(PY) -m minipretrain experiment data-quality $(ARGS)
+	$(LAUNCH) experiment data-quality $(ARGS)
 
 exp-learning-curves: install
-	$(PY) -m minipretrain experiment learning-curves $(ARGS)
+	$(LAUNCH) experiment learning-curves $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage htmlcov

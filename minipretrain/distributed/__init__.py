@@ -15,16 +15,18 @@ from .communicator import (
     MPIUnavailableError,
     RankMismatchError,
     SingleProcessCommunicator,
+    end_every_rank_on_error,
     fingerprint,
     import_mpi,
     init_communicator,
+    is_main_process,
     launched_world_size,
 )
 from .sharding import rank_micro_batches, shard_bounds, stack_batches, take_rows
 
 __all__ = [
     "CollectiveTimeoutError", "Communicator", "DistributedError", "MPICommunicator", "MPIUnavailableError",
-    "RankMismatchError", "SingleProcessCommunicator", "fingerprint",
-    "import_mpi", "init_communicator", "launched_world_size", "rank_micro_batches", "shard_bounds",
+    "RankMismatchError", "SingleProcessCommunicator", "end_every_rank_on_error", "fingerprint",
+    "import_mpi", "is_main_process", "init_communicator", "launched_world_size", "rank_micro_batches", "shard_bounds",
     "stack_batches", "take_rows",
 ]

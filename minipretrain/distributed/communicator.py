@@ -20,7 +20,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import time
+import traceback
 from typing import Any
 
 import numpy as np
@@ -29,6 +31,7 @@ from ..backend import array_module, to_device, device_of
 
 #: Environment variables that MPI launchers set in every process they start (MPICH/Hydra, Open MPI, PMIx).
 LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")
+LAUNCHER_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
 INSTALL_HINT = "pip install mpi4py mpich (or `make install`, which installs the `mpi` extra)"
 
 
@@ -68,6 +71,31 @@ def launched_world_size(environ: Any = None) -> int | None:
         if environ.get(name, "").isdigit():
             return int(environ[name])
     return None
+
+
+def is_main_process(environ: Any = None) -> bool:
+    """False in the processes of rank 1, 2, ... that an MPI launcher started (known before MPI starts): what
+    writes shared outputs (experiment pages, plots) checks this, so rank 0 alone writes them."""
+    environ = os.environ if environ is None else environ
+    ranks = [environ[name] for name in LAUNCHER_RANK_VARIABLES if environ.get(name, "").isdigit()]
+    return not ranks or int(ranks[0]) == 0
+
+
+def end_every_rank_on_error(comm: "Communicator", body: Any) -> int:
+    """Run ``body()``; with several ranks, an exception on any one prints once and ends every rank (MPI_Abort)
+    instead of leaving the others waiting forever in their next collective. One process: it propagates."""
+    try:
+        return int(body() or 0)
+    except Exception as error:  # noqa: BLE001 - whatever it is, the other ranks must not hang
+        if comm.world_size == 1:
+            raise
+        if isinstance(error, RankMismatchError) and not comm.is_main:
+            time.sleep(10)  # every rank raises this one: rank 0 says it once and its abort ends this rank too
+        detail = "" if isinstance(error, DistributedError) else traceback.format_exc()
+        print(f"{detail}minipretrain: rank {comm.rank} of {comm.world_size}: {type(error).__name__}: {error}",
+              file=sys.stderr, flush=True)
+        comm.abort(2)
+        return 2
 
 
 class Communicator:

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -30,24 +28,11 @@ from .recipe import build_datasets, build_objective, build_run, load_run, run_di
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ..distributed import init_communicator
+    from ..distributed import end_every_rank_on_error, init_communicator
 
     config = load_config(args.config, args.set or [])
     comm = init_communicator("auto", timeout_s=config["training"].get("collective_timeout_s"))
-    try:
-        return _train_run(args, config, comm)
-    except Exception as error:  # noqa: BLE001 - with several ranks, any error must end all of them
-        if comm.world_size == 1:
-            raise
-        from ..distributed import RankMismatchError
-
-        if isinstance(error, RankMismatchError) and not comm.is_main:
-            time.sleep(10)  # every rank raises this one: rank 0 says it once and its abort ends this rank too
-        detail = "" if isinstance(error, RankMismatchError) else traceback.format_exc()
-        print(f"{detail}minipretrain: rank {comm.rank} of {comm.world_size}: {type(error).__name__}: {error}",
-              file=sys.stderr, flush=True)
-        comm.abort(2)
-        return 2
+    return end_every_rank_on_error(comm, lambda: _train_run(args, config, comm))
 
 
 def _train_run(args: argparse.Namespace, config: dict[str, Any], comm: Any) -> int:
