@@ -89,7 +89,6 @@ class PreTrainer:
         # The flat parameter buffer is also the buffer the gradient all-reduce sends (one call per step).
         self.optimizer = FlatAdamW(param_groups(self.model, self.config.weight_decay), lr=learning_rate,
                                    betas=self.config.betas)
-        self.params = self.optimizer.flat.params  # collected once; the model's order is not walked per step
         self.comm.broadcast_buffer(self.optimizer.flat.data)  # every rank starts from rank 0's weights
         self.step = 0
         self.tokens_seen = 0
