@@ -33,7 +33,7 @@ help:
 	@echo "make train-t5        T5 span corruption in the same budget, then span reconstructions"
 	@echo "make train-electra   ELECTRA replaced-token detection in the same budget, then flagged tokens"
 	@echo "make test            the whole test suite with coverage of minipretrain/"
-	@echo "make bench           speed and memory benchmarks (figures, not tests)"
+	@echo "make bench           speed and memory benchmarks (figures, not tests); NANOGPT_DIR=... adds nanoGPT's train.py"
 	@echo "make bench-gpu       on a GPU machine: the gpu tests on real CuPy, then GPU throughput (8 min)"
 	@echo "make experiments     the four research experiments (writes docs/results/)"
 	@echo "make data            fetch the default corpora into data/"
@@ -83,6 +83,7 @@ bench: install
 	$(PY) benchmarks/ops.py
 	$(PY) benchmarks/model.py
 	$(PY) benchmarks/train.py
+	NANOGPT_DIR="$(NANOGPT_DIR)" $(PY) benchmarks/train_recipe.py --nproc $(NPROC)
 	$(PY) benchmarks/tokenizer.py
 
 bench-gpu: install
