@@ -67,10 +67,10 @@ train-mlm: install
 	$(LAUNCH) train --config configs/baby_bert_char.toml $(ARGS)
 
 train-t5: install
-	$(PY) -m minipretrain train --config configs/baby_t5_char.toml $(ARGS)
+	$(LAUNCH) train --config configs/baby_t5_char.toml $(ARGS)
 
 train-electra: install
-	$(PY) -m minipretrain train --config configs/baby_electra_char.toml $(ARGS)
+	$(LAUNCH) train --config configs/baby_electra_char.toml $(ARGS)
 
 sample: install
 	$(PY) -m minipretrain sample --run runs/baby-gpt-char $(ARGS)
