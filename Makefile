@@ -6,15 +6,23 @@ PY     := $(VENV)/bin/python
 MIRROR ?= $(abspath ../shared/data)
 export MINIPRETRAIN_DATA_MIRROR ?= $(if $(wildcard $(MIRROR)),$(MIRROR),)
 ARGS ?=
-# What `make install` puts in .venv: the dev extras; CI (.ci/run) adds the parity references with
-# `make test EXTRAS=dev,reference`.
-EXTRAS ?= dev
+# What `make install` puts in .venv: the dev extras and MPI (mpi4py + the mpich wheel, which ships `mpiexec`);
+# CI (.ci/run) adds the parity references with `make test EXTRAS=dev,reference,mpi`.
+EXTRAS ?= dev,mpi
 STAMP  := $(VENV)/.installed-$(EXTRAS)
+comma  := ,
+EXTRAS_WITHOUT_MPI := $(subst $(comma)mpi,,$(subst mpi$(comma),,$(EXTRAS)))
 # One BLAS thread by default: on a 2-core machine a second thread gains little for these small matrices and
 # loses several times over as soon as anything else runs (measured: 137 vs 735 ms per baby-GPT step with a
 # load of 3). `make train-clm OPENBLAS_NUM_THREADS=2` overrides it.
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
+# Trainings and experiments run data-parallel on NPROC ranks (default: every core this shell may use), one BLAS
+# thread each, through the launcher: `mpiexec -n $(NPROC) python -m minipretrain ...`, or one process (saying
+# why in one line) when NPROC=1 or MPI cannot start. Across machines: MPIEXEC_ARGS="-hosts node1,node2" NPROC=8.
+NPROC ?= $(shell nproc 2>/dev/null || echo 1)
+MPIEXEC_ARGS ?=
+LAUNCH = $(PY) -m minipretrain.distributed.launch --nproc $(NPROC) --mpiexec-args "$(MPIEXEC_ARGS)" --
 
 .PHONY: help install test test-fast train-clm train-mlm train-t5 train-electra sample data bench bench-gpu experiments \
         exp-clm-vs-mlm exp-scaling exp-data-quality exp-learning-curves clean
@@ -25,19 +33,21 @@ help:
 	@echo "make train-t5        T5 span corruption in the same budget, then span reconstructions"
 	@echo "make train-electra   ELECTRA replaced-token detection in the same budget, then flagged tokens"
 	@echo "make test            the whole test suite with coverage of minipretrain/"
-	@echo "make bench           speed and memory benchmarks (figures, not tests)"
+	@echo "make bench           speed and memory benchmarks (figures, not tests); NANOGPT_DIR=... adds nanoGPT's train.py"
 	@echo "make bench-gpu       on a GPU machine: the gpu tests on real CuPy, then GPU throughput (8 min)"
 	@echo "make experiments     the four research experiments (writes docs/results/)"
 	@echo "make data            fetch the default corpora into data/"
-	@echo "make install         create .venv and install minipretrain with its dev extras (EXTRAS=dev,reference adds torch and transformers)"
-	@echo "pass extra options with ARGS=\"--set training.max_steps=200\""
+	@echo "make install         create .venv and install minipretrain with its dev and mpi extras (EXTRAS=dev,mpi,reference adds torch and transformers)"
+	@echo "pass extra options with ARGS=\"--set training.max_steps=200\"; NPROC=1 trains in one process (default: all cores)"
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	$(PY) -m pip install -q -e ".[$(EXTRAS)]" || { test "$(EXTRAS_WITHOUT_MPI)" != "$(EXTRAS)" && \
+		echo "make install: the mpi extra (mpi4py, mpich) does not install here; training will run in one process" && \
+		$(PY) -m pip install -q -e ".[$(EXTRAS_WITHOUT_MPI)]"; }
 	touch $(STAMP)
 
 # Two test workers on two cores, each with one BLAS thread (set above). The gpu-marked tests run on the
@@ -51,16 +61,16 @@ test-fast: install
 	$(PY) -m pytest -q -x -n 2 tests
 
 train-clm: install
-	$(PY) -m minipretrain train --config configs/baby_gpt_char.toml $(ARGS)
+	$(LAUNCH) train --config configs/baby_gpt_char.toml $(ARGS)
 
 train-mlm: install
-	$(PY) -m minipretrain train --config configs/baby_bert_char.toml $(ARGS)
+	$(LAUNCH) train --config configs/baby_bert_char.toml $(ARGS)
 
 train-t5: install
-	$(PY) -m minipretrain train --config configs/baby_t5_char.toml $(ARGS)
+	$(LAUNCH) train --config configs/baby_t5_char.toml $(ARGS)
 
 train-electra: install
-	$(PY) -m minipretrain train --config configs/baby_electra_char.toml $(ARGS)
+	$(LAUNCH) train --config configs/baby_electra_char.toml $(ARGS)
 
 sample: install
 	$(PY) -m minipretrain sample --run runs/baby-gpt-char $(ARGS)
@@ -73,6 +83,7 @@ bench: install
 	$(PY) benchmarks/ops.py
 	$(PY) benchmarks/model.py
 	$(PY) benchmarks/train.py
+	NANOGPT_DIR="$(NANOGPT_DIR)" $(PY) benchmarks/train_recipe.py --nproc $(NPROC)
 	$(PY) benchmarks/tokenizer.py
 
 bench-gpu: install
@@ -81,16 +92,16 @@ bench-gpu: install
 experiments: exp-clm-vs-mlm exp-scaling exp-data-quality exp-learning-curves
 
 exp-clm-vs-mlm: install
-	$(PY) -m minipretrain experiment clm-vs-mlm $(ARGS)
+	$(LAUNCH) experiment clm-vs-mlm $(ARGS)
 
 exp-scaling: install
-	$(PY) -m minipretrain experiment scaling $(ARGS)
+	$(LAUNCH) experiment scaling $(ARGS)
 
 exp-data-quality: install
-	$(PY) -m minipretrain experiment data-quality $(ARGS)
+	$(LAUNCH) experiment data-quality $(ARGS)
 
 exp-learning-curves: install
-	$(PY) -m minipretrain experiment learning-curves $(ARGS)
+	$(LAUNCH) experiment learning-curves $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage htmlcov

@@ -29,26 +29,32 @@ class EvalResult:
 
 
 def evaluate(model: Any, dataset: Any, objective: Any, batch_size: int = 16, max_batches: int | None = None,
-             seed: int = EVAL_MASK_SEED) -> EvalResult:
+             seed: int = EVAL_MASK_SEED, comm: Any = None) -> EvalResult:
     """Score ``objective`` on the evaluation windows of ``dataset`` (all of them unless ``max_batches``).
 
     Every target counts once: the loss is Σ NLL / Σ targets over the split, not a mean of batch means.
     MLM draws its masks from a generator seeded by ``(seed, batch index)``, so the same split always gets the
     same masks and two checkpoints are compared on identical questions.
+
+    With a multi-rank ``comm`` (:mod:`minipretrain.distributed`) rank r scores batches r, r + W, r + 2W, ...
+    with those same masks, and the sums are added over the ranks: every rank returns the whole split's result.
     """
     was_training = getattr(model, "training", False)
     model.eval()
     batches = dataset.iter_eval_batches(batch_size)
     if max_batches is not None:
         batches = itertools.islice(batches, max_batches)
+    rank, world_size = (0, 1) if comm is None else (comm.rank, comm.world_size)
     try:
         with no_grad():
             prepared = (objective.prepare(batch, np.random.default_rng([seed, index]))
-                        for index, batch in enumerate(batches))
+                        for index, batch in enumerate(batches) if index % world_size == rank)
             totals = token_weighted_loss(objective, model, prepared)
     finally:
         if was_training:
             model.train()
+    if comm is not None:
+        totals, _ = totals.summed_over(comm)
     if totals.num_targets == 0:
         raise ValueError("evaluate: the evaluation split produced no targets (is it empty, or shorter than one window?)")
     return EvalResult(loss=totals.loss, perplexity=math.exp(min(totals.loss, 700.0)), accuracy=totals.accuracy,

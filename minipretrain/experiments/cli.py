@@ -3,11 +3,16 @@
 NAME is one of ``clm-vs-mlm``, ``scaling``, ``data-quality``, ``learning-curves`` or ``all``. Each writes its
 page (README.md), plots (PNG) and results.json into ``docs/results/<name>/`` unless ``--out`` says otherwise
 (with ``all``, ``--out`` is the parent folder).
+
+Under ``mpiexec -n N`` (``make exp-*`` on every core) each training is data-parallel over the N ranks; rank 0
+alone prints and writes pages, plots and results, and an error on any rank ends them all.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import time
 from pathlib import Path
 
@@ -33,6 +38,15 @@ def run_experiment(name: str, scale: str = "cpu", out: str | Path | None = None,
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..distributed import end_every_rank_on_error, init_communicator
+
+    comm = init_communicator("auto")
+    with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet) if not comm.is_main else \
+            contextlib.nullcontext():
+        return end_every_rank_on_error(comm, lambda: _run_all(args))
+
+
+def _run_all(args: argparse.Namespace) -> int:
     names = list(EXPERIMENTS) if args.name == "all" else [args.name]
     for name in names:
         started = time.perf_counter()

@@ -6,6 +6,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..distributed.communicator import is_main_process
 from .statistics import t_interval
 
 
@@ -20,13 +21,14 @@ def new_figure(rows: int = 1, cols: int = 1, width: float = 6.0, height: float =
 
 
 def save_figure(fig: Any, path: str | Path, dpi: int = 100) -> Path:
-    """Save ``fig`` as a small PNG and close it."""
+    """Save ``fig`` as a small PNG (on rank 0 alone under mpiexec) and close it."""
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
+    if is_main_process():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.tight_layout()
+        fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
 

@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..distributed.communicator import is_main_process
 from ..files import json_default
 
 
@@ -47,13 +48,16 @@ def environment() -> dict[str, Any]:
 
 def write_results(out_dir: str | Path, experiment: str, scale: str, config: dict[str, Any], seeds: Sequence[int],
                   results: dict[str, Any], wall_time_s: float) -> Path:
-    """Write ``out_dir/results.json``: every number plus what is needed to reproduce and judge it."""
+    """Write ``out_dir/results.json``: every number plus what is needed to reproduce and judge it (on rank 0
+    alone when an MPI launcher started several ranks; the others hold the same results)."""
     out = Path(out_dir)
+    path = out / "results.json"
+    if not is_main_process():
+        return path
     out.mkdir(parents=True, exist_ok=True)
     payload = {"experiment": experiment, "scale": scale, "seeds": list(seeds), "wall_time_s": wall_time_s,
                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "environment": environment(), "config": config,
                "results": results}
-    path = out / "results.json"
     path.write_text(dumps_compact(payload) + "\n", encoding="utf-8")
     return path
 
@@ -84,5 +88,6 @@ def dumps_compact(payload: Any) -> str:
 def write_page(out_dir: str | Path, text: str) -> Path:
     """Write the experiment's markdown page ``out_dir/README.md``."""
     path = Path(out_dir) / "README.md"
-    path.write_text(text.rstrip() + "\n", encoding="utf-8")
+    if is_main_process():  # rank 0 alone under mpiexec
+        path.write_text(text.rstrip() + "\n", encoding="utf-8")
     return path

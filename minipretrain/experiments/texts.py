@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from ..files import atomic_file
+
 
 def corpus_file(name: str, file_name: str | None = None) -> Path:
     """The local path of a registry corpus file (fetched from the mirror / network into the cache first)."""
@@ -23,10 +25,11 @@ def write_split_folder(folder: str | Path, train_text: str, valid_text: str, tes
     """A folder with train.txt / valid.txt (/ test.txt) that ``PretrainingDataset`` reads split by file."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "train.txt").write_text(train_text, encoding="utf-8")
-    (folder / "valid.txt").write_text(valid_text, encoding="utf-8")
-    if test_text is not None:
-        (folder / "test.txt").write_text(test_text, encoding="utf-8")
+    # Atomic: under mpiexec every rank writes the same text, and no rank may read another's half-written file.
+    for name, text in (("train.txt", train_text), ("valid.txt", valid_text), ("test.txt", test_text)):
+        if text is not None:
+            with atomic_file(folder / name, "w") as handle:
+                handle.write(text)
     return folder
 
 

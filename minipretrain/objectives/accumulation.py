@@ -13,6 +13,12 @@ separate steps of an :class:`~minipretrain.objectives.Objective`.
 
 :func:`token_weighted_loss` is that loop; ``PreTrainer.train_step`` runs it with ``backward=True`` and
 ``minipretrain.evaluation.evaluate`` with ``backward=False`` (every target of a split counts once).
+
+Data parallelism changes only which batches the loop visits. With ``world_size`` ranks, every rank holds the
+same prepared step; rank r back-propagates ``L_sum,i / N`` (N still the whole step's targets) for its
+contiguous block of the step's windows (:func:`~minipretrain.distributed.rank_micro_batches`), so the sum of
+the ranks' gradients — one all-reduce — is the single-process gradient, and :meth:`LossTotals.summed_over`
+adds their sums.
 """
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import array_module, to_host
+from ..distributed.sharding import rank_micro_batches
 from .base import Objective, PreparedBatch
 
 
@@ -47,19 +54,33 @@ class LossTotals:
     def accuracy(self) -> float:
         return self.correct / max(self.num_targets, 1)
 
+    def summed_over(self, comm: Any, *extra: float) -> tuple[LossTotals, tuple[float, ...]]:
+        """These sums added over every rank of ``comm`` (and the sums of ``extra``), in one small all-reduce.
+
+        With one process the values come back as they are (float64 holds the counts exactly)."""
+        loss_sum, correct, targets, tokens, *rest = comm.allreduce_scalars(
+            self.loss_sum, self.correct, self.num_targets, self.num_tokens, *extra)
+        return LossTotals(loss_sum, correct, int(targets), int(tokens)), tuple(rest)
+
 
 def token_weighted_loss(objective: Objective, model: Any, prepared: Iterable[PreparedBatch],
-                        backward: bool = False) -> LossTotals:
+                        backward: bool = False, rank: int = 0, world_size: int = 1) -> LossTotals:
     """Score ``prepared`` batches so that every target counts once, however the batches split them.
 
     With ``backward=True`` (a training step) the batches are a sequence, N is counted first and each batch's
     ``L_sum,i / N`` is back-propagated: the parameters' ``.grad`` gain the full batch's mean-loss gradient
     (call ``zero_grad()`` before). Batches without a target add their tokens and nothing else; if none has a
     target, no backward runs.
+
+    With ``world_size > 1`` only rank ``rank``'s block of the windows is scored (in micro-batches no larger
+    than the given ones), N is still counted over all of ``prepared``, and the totals are this rank's share:
+    add them over the ranks with :meth:`LossTotals.summed_over`, and the gradients with one all-reduce.
     """
-    if backward:
+    if backward or world_size > 1:
         prepared = list(prepared)
         scale = 1.0 / max(sum(p.num_targets for p in prepared), 1)
+    if world_size > 1:
+        prepared = rank_micro_batches(prepared, rank, world_size)
     totals = LossTotals()
     sums = []  # (Σ NLL, Σ correct) of each batch, left on the model's device and read in one transfer below
     for batch in prepared:

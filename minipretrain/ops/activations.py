@@ -1,6 +1,7 @@
 """GELU in its two published forms: the tanh approximation (GPT-2) and the exact erf form (BERT)."""
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any
 
@@ -22,44 +23,49 @@ def _erf(x: Any) -> Any:
 
 
 class GeluTanh(Function):
-    """GELU, tanh approximation (Hendrycks & Gimpel; GPT-2's ``gelu_new``).
+    """GELU, tanh approximation (Hendrycks & Gimpel; GPT-2's ``gelu_new``), computed through the sigmoid.
 
-    Forward: (1) u = √(2/π)(x + 0.044715x³);  (2) t = tanh u;  (3) y = ½x(1 + t).
-    dy/dx = ½(1 + t)  [term 1: the x in (3)]  +  ½x · (1 - t²) · √(2/π)(1 + 3·0.044715x²)
-            [term 2: through t: (3) -> (2) gives 1 - t², (2) -> (1) gives du/dx].
+    y = ½x(1 + tanh u) with u = √(2/π)(x + 0.044715x³), and ½(1 + tanh u) = σ(2u) = 1/(1 + e^(-2u)):
+    an exp is cheaper than a tanh (~1.6x in NumPy) and σ keeps its relative precision where 1 + tanh u cancels.
+    Forward: (1) w = -2u = -2√(2/π)(x + 0.044715x³);  (2) s = 1/(1 + e^w) = σ(2u);  (3) y = x·s.
+    dy/dx = s  [term 1: the x in (3)]  +  x · s(1 - s) · 2√(2/π)(1 + 3·0.044715x²)
+            [term 2: through s: (3) -> (2) gives dσ = σ(1 - σ), (2) -> (1) gives d(2u)/dx].
     """
 
     @staticmethod
     def forward(ctx: Context, x: Any) -> Any:
-        # Built up in place: np.power(x, 3) and a chain of temporaries made this op the slowest of a GPT step;
-        # this form is about 8x faster (measured on 12x64x512 float32) with the same values.
-        u = x * x
-        u *= 0.044715
-        u += 1
-        u *= x
-        u *= _SQRT_2_OVER_PI
-        tanh_u = array_module(x).tanh(u, out=u)
-        ctx.save_for_backward(x, tanh_u)
-        out = tanh_u + 1
-        out *= x
-        out *= 0.5
-        return out
+        # Built up in place (these arrays are B·T·4C; a chain of temporaries made GELU the slowest op of a step).
+        xp = array_module(x)
+        s = x * x
+        s *= -2 * 0.044715 * _SQRT_2_OVER_PI
+        s -= 2 * _SQRT_2_OVER_PI
+        s *= x  # (1) w = -2u
+        with _overflow_to_infinity(xp):  # x ≲ -10 (float32): e^w = inf, so s = 1/inf = 0, the exact limit
+            xp.exp(s, out=s)
+        s += 1
+        xp.reciprocal(s, out=s)  # (2) s = σ(2u)
+        ctx.save_for_backward(x, s)
+        return x * s  # (3)
 
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[Any]:
-        x, tanh_u = ctx.saved
-        # In place, as the forward (these arrays are B·T·4C): term 2 first, then term 1, then the common ½.
-        derivative = 1 - tanh_u * tanh_u  # (2) dt/du = 1 - t²
-        derivative *= x  # (3) the x multiplying t
-        du_dx = x * x
-        du_dx *= 3 * 0.044715 * _SQRT_2_OVER_PI
-        du_dx += _SQRT_2_OVER_PI  # (1) du/dx = √(2/π)(1 + 3·0.044715x²)
-        derivative *= du_dx  # term 2 without its ½: x(1 - t²)·du/dx
-        derivative += tanh_u
-        derivative += 1  # + term 1 without its ½: (1 + t)
-        derivative *= 0.5
+        x, s = ctx.saved
+        # In place, as the forward: term 2 first (two temporaries), then term 1, then the chain rule.
+        derivative = x * x
+        derivative *= 2 * 3 * 0.044715 * _SQRT_2_OVER_PI
+        derivative += 2 * _SQRT_2_OVER_PI  # (1) d(2u)/dx = 2√(2/π)(1 + 3·0.044715x²)
+        derivative *= x  # (3) the x multiplying s
+        slope = 1 - s
+        slope *= s  # (2) ds/d(2u) = s(1 - s)
+        derivative *= slope  # term 2: x·s(1 - s)·d(2u)/dx
+        derivative += s  # + term 1
         derivative *= grad  # chain rule: dL/dx = dy/dx · dL/dy
         return (derivative,)
+
+
+def _overflow_to_infinity(xp: Any) -> Any:
+    """NumPy warns when exp overflows to inf; here inf is the intended value (CuPy never warns)."""
+    return xp.errstate(over="ignore") if hasattr(xp, "errstate") else contextlib.nullcontext()
 
 
 class GeluErf(Function):

@@ -3,7 +3,7 @@
 Shapes: q (B, H, Tq, D), k (B, H, Tk, D), v (B, H, Tk, Dv); output (B, H, Tq, Dv).
 
 Forward, numbered for the backward:
-    (1) S = q kᵀ · s          scores, s = 1/√D by default
+    (1) S = (q · s) kᵀ        scores, s = 1/√D by default (q is scaled: Tq·D products instead of Tq·Tk)
     (2) S = -∞ where masked   (causal: key j after query i; padding: key j is padding)
     (3) P = softmax(S)        along the keys
     (4) P̃ = P ⊙ M / (1-p)     attention dropout (M a 0/1 keep mask; P̃ = P without dropout)
@@ -14,7 +14,7 @@ Backward, given dO = dL/dO (every product batched over B and H), each step undoi
     from (4):  dP = dP̃ ⊙ M / (1-p)
     from (3):  dS = P ⊙ (dP - Σⱼ dPⱼ Pⱼ)     the softmax Jacobian applied row by row
     from (2):  nothing: a masked score has P = 0, hence dS = 0
-    from (1):  dq = dS k · s,   dk = dSᵀ q · s
+    from (1):  dq = dS k · s,   dk = dSᵀ (q · s)
 Masked scores get P = 0, hence dS = 0: nothing flows to what was not attended to. The forward saves P (and
 M), the same trade llm.c makes: O(T²) memory per head, but no recomputation of the softmax.
 """
@@ -46,24 +46,26 @@ def attention_mask(xp: Any, tq: int, tk: int, causal: bool, key_padding_mask: An
     return allowed
 
 
-def masked_softmax(scores: Any, allowed: Any) -> Any:
+def masked_softmax(scores: Any, allowed: Any, rows_may_be_empty: bool = True) -> Any:
     """softmax over the last axis with disallowed entries at probability 0 (rows with no key give all zeros).
 
     Works in place on ``scores`` (the caller's temporary): one (B, H, Tq, Tk) array instead of five, which
-    matters because these are the largest arrays of a forward pass.
+    matters because these are the largest arrays of a forward pass. ``rows_may_be_empty=False`` (the caller
+    knows every row keeps a key: causal attention without padding) skips the two fixes for empty rows.
     """
     xp = array_module(scores)
     if allowed is not None:
         xp.copyto(scores, -xp.inf, where=~allowed)
     row_max = scores.max(axis=-1, keepdims=True)
-    if allowed is not None:  # a row with no allowed key has max -inf; shift it by 0 instead (all exp() give 0)
+    empty_rows_possible = allowed is not None and rows_may_be_empty
+    if empty_rows_possible:  # a row with no allowed key has max -inf; shift it by 0 instead (all exp() give 0)
         xp.copyto(row_max, 0, where=~xp.isfinite(row_max))  # not row_max[mask] = 0: a mask index syncs on GPU
     scores -= row_max
     probs = xp.exp(scores, out=scores)
     total = probs.sum(axis=-1, keepdims=True)
-    if allowed is not None:
+    if empty_rows_possible:
         xp.copyto(total, 1, where=total == 0)
-    probs /= total
+    probs *= xp.reciprocal(total, out=total)  # one division per row, then multiplications
     return probs
 
 
@@ -75,22 +77,27 @@ class ScaledDotProductAttention(Function):
                 dropout_p: float = 0.0, rng: Any = None, scale: float | None = None) -> Any:
         xp = array_module(q)
         scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
-        scores = q @ k.swapaxes(-1, -2)
-        scores *= q.dtype.type(scale)
-        probs = masked_softmax(scores, attention_mask(xp, q.shape[-2], k.shape[-2], causal, key_padding_mask))
-        if dropout_p > 0.0:
+        tq, tk = q.shape[-2], k.shape[-2]
+        scaled_q = q * q.dtype.type(scale)
+        scores = scaled_q @ k.swapaxes(-1, -2)  # (1)
+        # Causal attention without padding leaves every query at least key 0 (when Tq <= Tk): no empty rows.
+        every_row_keeps_a_key = key_padding_mask is None and (not causal or tq <= tk)
+        probs = masked_softmax(scores, attention_mask(xp, tq, tk, causal, key_padding_mask),  # (2), (3)
+                               rows_may_be_empty=not every_row_keeps_a_key)
+        if dropout_p > 0.0:  # (4)
             keep = keep_mask(probs.shape, dropout_p, rng, probs.dtype)
             dropped = probs * keep
         else:
             keep, dropped = None, probs
-        ctx.save_for_backward(q, k, v, probs, keep)
+        ctx.save_for_backward(scaled_q, k, v, probs, keep)
         ctx.scale = scale
-        return dropped @ v
+        return dropped @ v  # (5)
 
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[Any, Any, Any, None]:
-        q, k, v, probs, keep = ctx.saved
-        scale = q.dtype.type(ctx.scale)
+        scaled_q, k, v, probs, keep = ctx.saved
+        xp = array_module(probs)
+        scale = scaled_q.dtype.type(ctx.scale)
         dropped = probs if keep is None else probs * keep
         # from (5) O = P̃ v
         grad_v = dropped.swapaxes(-1, -2) @ grad
@@ -99,16 +106,18 @@ class ScaledDotProductAttention(Function):
         if keep is not None:
             grad_probs *= keep
         # from (3) P = softmax(S): dS = P ⊙ (dP - Σⱼ dPⱼ Pⱼ), in dP's own buffer (the (B, H, Tq, Tk) arrays
-        # dominate memory). (2) needs no step: masked entries have P = 0, so their dS is 0 here.
-        row_dot = (grad_probs * probs).sum(axis=-1, keepdims=True)
+        # dominate memory); the row sums by einsum, without a (B, H, Tq, Tk) product array. (FlashAttention's
+        # Σⱼ dPⱼ Pⱼ = dO · O is equal in exact arithmetic, but rounds differently from dP: a row with one key,
+        # whose dS must be exactly 0, kept ~1e-17 under dropout.) (2) needs no step: masked entries have
+        # P = 0, so their dS is 0 here.
+        row_dot = xp.einsum("...ij,...ij->...i", grad_probs, probs)[..., None]
         grad_probs -= row_dot
         grad_scores = grad_probs
         grad_scores *= probs
-        # from (1) S = q kᵀ · s
+        # from (1) S = (q · s) kᵀ
         grad_q = grad_scores @ k
         grad_q *= scale
-        grad_k = grad_scores.swapaxes(-1, -2) @ q
-        grad_k *= scale
+        grad_k = grad_scores.swapaxes(-1, -2) @ scaled_q
         return grad_q, grad_k, grad_v, None
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from ..autograd.function import Context, Function, constant
 from ..backend import array_module, id_range
 from . import reduce
-from .softmax import log_softmax_reference, stable_log_softmax
+from .softmax import log_softmax_reference
 
 IGNORE_INDEX = -100
 _REDUCTIONS = ("mean", "sum", "none")
@@ -22,20 +22,29 @@ class CrossEntropy(Function):
     Gradient: ∂ℓₙ/∂zₙ = softmax(zₙ) - onehot(tₙ)  — no division by a probability, so it is stable even when
     softmax underflows. With ``reduction="mean"`` the loss is divided by the number of non-ignored targets
     (0 when every target is ignored: nothing to learn, nothing to divide).
+    Forward, numbered for the backward: (1) c = z - max z;  (2) e = exp c;  (3) S = Σ e;
+    (4) ℓ = log S - c[t]  (= logsumexp z - z[t]);  and p = e / S, the softmax the backward needs, is
+    normalised in e's buffer: one exp pass in all (the backward no longer recomputes it from log p).
     """
 
     @staticmethod
     def forward(ctx: Context, logits: Any, targets: Any, ignore_index: int = IGNORE_INDEX,
                 reduction: str = "mean") -> Any:
         xp = array_module(logits)
-        log_probs = stable_log_softmax(logits, axis=-1)
         valid = targets != ignore_index
         safe_targets = xp.where(valid, targets, 0)
         rows = xp.arange(logits.shape[0])
-        nll = -log_probs[rows, safe_targets] * valid
+        shifted = logits - logits.max(axis=-1, keepdims=True)  # (1)
+        target_logit = shifted[rows, safe_targets]  # c[t], read before (2) overwrites c
+        probs = xp.exp(shifted, out=shifted)  # (2)
+        total = probs.sum(axis=-1)  # (3)
+        nll = xp.log(total)
+        nll -= target_logit  # (4)
+        nll *= valid
+        probs /= total[:, None]  # p = e / S
         # The count stays on the device (as the loss's dtype; exact below 2**24 targets): int() would sync.
-        count = xp.maximum(valid.sum(), 1).astype(log_probs.dtype)
-        ctx.save_for_backward(log_probs, safe_targets, valid)
+        count = xp.maximum(valid.sum(), 1).astype(probs.dtype)
+        ctx.save_for_backward(probs, safe_targets, valid)
         ctx.reduction, ctx.count = reduction, count
         if reduction == "none":
             return nll
@@ -44,11 +53,12 @@ class CrossEntropy(Function):
 
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[Any, None]:
-        log_probs, targets, valid = ctx.saved
+        probs, targets, valid = ctx.saved
         reduction, count = ctx.reduction, ctx.count
-        xp = array_module(log_probs)
-        # dℓₙ/dzₙ = softmax(zₙ) (1, from logsumexp)  -  onehot(tₙ) (2, from -zₙ[tₙ])
-        grad_logits = xp.exp(log_probs)
+        xp = array_module(probs)
+        # dℓₙ/dzₙ = softmax(zₙ) (from log S in (4), through (3)-(2)-(1))  -  onehot(tₙ) (from -c[t] in (4));
+        # the max in (1) shifts both terms alike and cancels. A copy, so a retained graph can run backward again.
+        grad_logits = probs.copy()
         grad_logits[xp.arange(len(targets)), targets] -= 1
         # then the reduction's chain rule: ignored rows get 0, "mean" divides by the count of the others
         if reduction == "none":

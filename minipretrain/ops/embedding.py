@@ -9,11 +9,18 @@ from ..autograd.function import Context, Function, constant
 from ..backend import array_module, id_range, scatter_add
 
 
+#: Up to this vocabulary size the backward is a one-hot matrix product, above it a scatter-add. Measured at
+#: 768 ids × 128 wide, float32, one thread: 0.36 vs 3.4 ms at V = 65, 1.3 vs 1.9 ms at V = 256, but 10 vs 1.9
+#: ms at V = 512 (the product's 2·V·N·D multiply-adds grow with V, the scatter's N·D additions do not).
+ONE_HOT_MAX_VOCAB = 256
+
+
 class Embedding(Function):
     """y = W[ids]:  W (V, D), ids (...) integers, y (..., D).
 
     dL/dW[v] = Σ over positions p with ids[p] = v of dL/dy[p]  — a scatter-add, since one id can appear many
-    times in a batch. No gradient flows to the ids.
+    times in a batch; equivalently dL/dW = onehot(ids)ᵀ · dL/dy, a (V, N) × (N, D) product, which BLAS does
+    faster for a small vocabulary (:data:`ONE_HOT_MAX_VOCAB`). No gradient flows to the ids.
     """
 
     @staticmethod
@@ -27,8 +34,15 @@ class Embedding(Function):
     def backward(ctx: Context, grad: Any) -> tuple[Any, None]:
         (ids,) = ctx.saved
         vocab, dim = ctx.weight_shape
-        grad_weight = array_module(grad).zeros((vocab, dim), dtype=ctx.dtype)
-        scatter_add(grad_weight, ids.reshape(-1), grad.reshape(-1, dim))
+        xp = array_module(grad)
+        flat_ids, rows = ids.reshape(-1), grad.reshape(-1, dim)
+        # y = W[ids]: each row of dL/dy is added to the row of dL/dW its id picked
+        if vocab <= ONE_HOT_MAX_VOCAB:
+            one_hot = xp.zeros((flat_ids.size, vocab), dtype=ctx.dtype)
+            one_hot[xp.arange(flat_ids.size), flat_ids] = 1
+            return one_hot.T @ rows.astype(ctx.dtype, copy=False), None
+        grad_weight = xp.zeros((vocab, dim), dtype=ctx.dtype)
+        scatter_add(grad_weight, flat_ids, rows)
         return grad_weight, None
 
 

@@ -7,6 +7,11 @@
 
 A run folder holds ``config.json`` (the resolved config), ``tokenizer.json``, ``checkpoint.npz`` and
 ``log.jsonl``.
+
+``mpiexec -n N python -m minipretrain train ...`` trains data-parallel on N ranks (``make train-clm`` does, on
+every core): the ranks check that they run the same config, rank 0 builds the data (download, tokenizer,
+token cache) before the others read it, and rank 0 alone prints and writes the run folder. An error on any
+rank ends every rank at once, with the message printed once.
 """
 from __future__ import annotations
 
@@ -23,43 +28,59 @@ from .recipe import build_datasets, build_objective, build_run, load_run, run_di
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .trainer import PreTrainer
+    from ..distributed import end_every_rank_on_error, init_communicator
 
     config = load_config(args.config, args.set or [])
+    comm = init_communicator("auto", timeout_s=config["training"].get("collective_timeout_s"))
+    return end_every_rank_on_error(comm, lambda: _train_run(args, config, comm))
+
+
+def _train_run(args: argparse.Namespace, config: dict[str, Any], comm: Any) -> int:
+    from .trainer import PreTrainer
+
+    say = print if comm.is_main else (lambda *_, **__: None)
     run_dir = Path(args.run_dir) if args.run_dir else run_dir_for(config)
-    print(f"run {config['name']!r} -> {run_dir}/")
+    comm.check_agreement({"config": config, "run_dir": str(run_dir), "resume": args.resume, "device": args.device},
+                         "run configuration (config file, --set overrides and options)")
+    say(f"run {config['name']!r} -> {run_dir}/" + (f" on {comm.world_size} ranks" if comm.world_size > 1 else ""))
     started = time.perf_counter()
+    if not comm.is_main:
+        comm.barrier()  # rank 0 downloads the corpus, trains the tokenizer and writes the token cache first
     run = build_run(config)
-    print(f"data: {run.train_dataset}\n      {run.val_dataset}")
-    print(f"model: {run.model.kind}, {run.model.num_parameters():,} parameters; objective: {run.objective.name}")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    run.tokenizer.save(run_dir / "tokenizer.json")
-    (run_dir / "config.json").write_text(json.dumps(config, indent=2))
+    if comm.is_main:
+        comm.barrier()
+    say(f"data: {run.train_dataset}\n      {run.val_dataset}")
+    say(f"model: {run.model.kind}, {run.model.num_parameters():,} parameters; objective: {run.objective.name}")
+    if comm.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        run.tokenizer.save(run_dir / "tokenizer.json")
+        (run_dir / "config.json").write_text(json.dumps(config, indent=2))
     training = dict(config["training"])
     if args.device:
         training["device"] = args.device
     trainer = PreTrainer(model=run.model, objective=run.objective, dataset=run.train_dataset,
                          eval_dataset=run.val_dataset, checkpoint_dir=run_dir, progress=not args.no_progress,
-                         **training)
+                         comm=comm, **training)
     result = trainer.train(resume=args.resume)
     wall = time.perf_counter() - started
-    last = result.evaluations[-1] if result.evaluations else trainer.evaluate()
+    last = result.evaluations[-1] if result.evaluations else trainer.evaluate()  # every rank takes part
     rates = [r["tokens_per_s"] for r in trainer.history[len(trainer.history) // 10:]]
     mfus = [r["mfu"] for r in trainer.history[len(trainer.history) // 10:] if r.get("mfu") is not None]
-    print(f"\nfinished {result.steps} steps in {result.wall_time_s:.1f} s of training ({wall:.1f} s in all)")
-    print(f"tokens seen: {result.tokens_seen:,}; median {np.median(rates):,.0f} tokens/s"
-          + (f", MFU {100 * np.median(mfus):.1f}% of this machine's measured matmul peak" if mfus else ""))
+    peak = "this machine's measured matmul peak" + (f" × {comm.world_size} ranks" if comm.world_size > 1 else "")
+    say(f"\nfinished {result.steps} steps in {result.wall_time_s:.1f} s of training ({wall:.1f} s in all)")
+    say(f"tokens seen: {result.tokens_seen:,}; median {np.median(rates):,.0f} tokens/s"
+        + (f", MFU {100 * np.median(mfus):.1f}% of {peak}" if mfus else ""))
     # exp(loss) is a perplexity only when the loss is a token cross-entropy (not ELECTRA's MLM + 50·BCE)
     perplexity = (f"perplexity {last['val_perplexity']:.3f}, " if run.objective.loss_is_cross_entropy else "")
-    print(f"final train loss {result.final_loss:.4f}; validation loss {last['val_loss']:.4f}, {perplexity}"
-          f"accuracy {last['val_accuracy']:.4f}")
+    say(f"final train loss {result.final_loss:.4f}; validation loss {last['val_loss']:.4f}, {perplexity}"
+        f"accuracy {last['val_accuracy']:.4f}")
     if result.stopped_early:
-        print(f"stopped early ({result.stopped_early}); resume with --resume")
-    if not args.no_sample and hasattr(run.objective, "examples"):
+        say(f"stopped early ({result.stopped_early}); resume with --resume")
+    if not args.no_sample and comm.is_main and hasattr(run.objective, "examples"):
         from .examples import show_examples
 
         show_examples(run, seed=int(training.get("seed", 0)))
-    elif not args.no_sample:
+    elif not args.no_sample and comm.is_main:
         _show_samples(run.model, run.tokenizer, run.objective.name, seed=int(training.get("seed", 0)))
     return 0
 

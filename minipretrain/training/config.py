@@ -1,4 +1,5 @@
-"""Run configurations: plain TOML files (stdlib ``tomllib``) with ``--set section.key=value`` overrides.
+"""Run configurations: plain TOML files (stdlib ``tomllib``) with ``--set section.key=value`` overrides, and
+:class:`TrainingConfig`, the ``[training]`` table as the trainer reads it.
 
 A config has four tables — ``[model]``, ``[data]``, ``[objective]``, ``[training]`` — and a top-level
 ``name`` that names the run folder ``runs/<name>/``. See ``configs/*.toml``.
@@ -8,6 +9,7 @@ from __future__ import annotations
 import ast
 import copy
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -70,3 +72,58 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> dict[str, An
     for section in SECTIONS:
         config.setdefault(section, {})
     return config
+
+
+SCHEDULES = ("cosine", "constant")
+
+
+@dataclass
+class TrainingConfig:
+    """Every hyperparameter of a run (saved in each checkpoint and log)."""
+
+    batch_size: int = 32
+    learning_rate: float = 3e-4
+    max_steps: int = 10_000
+    gradient_accumulation_steps: int = 1
+    warmup_steps: int = 0
+    min_lr: float | None = None  # default: learning_rate / 10
+    schedule: str = "cosine"
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.95)
+    grad_clip: float | None = 1.0
+    eval_interval: int = 500
+    eval_batches: int | None = None  # None: the whole evaluation split
+    eval_batch_size: int | None = None
+    log_interval: int = 10  # how often the progress bar's loss/lr/tokens-per-second refresh (every step is logged)
+    checkpoint_interval: int | None = None  # None: only at the end (and on Ctrl-C)
+    seed: int = 0
+    collective_timeout_s: float | None = None  # data parallel: a rank silent this long ends the run (None: MPI's)
+
+    def validate(self) -> None:
+        checks = [
+            (self.batch_size >= 1, "batch_size must be at least 1"),
+            (self.learning_rate > 0, "learning_rate must be positive"),
+            (self.max_steps >= 1, "max_steps must be at least 1"),
+            (self.gradient_accumulation_steps >= 1, "gradient_accumulation_steps must be at least 1"),
+            (0 <= self.warmup_steps <= self.max_steps,
+             f"warmup_steps ({self.warmup_steps}) must be between 0 and max_steps ({self.max_steps})"),
+            (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}"),
+            (self.grad_clip is None or self.grad_clip > 0, "grad_clip must be positive or None"),
+            (self.eval_interval >= 0 and self.log_interval >= 1, "eval_interval >= 0 and log_interval >= 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"PreTrainer: {message}")
+
+
+@dataclass
+class TrainingResult:
+    """What a call to ``train()`` did."""
+
+    steps: int
+    tokens_seen: int
+    final_loss: float
+    evaluations: list[dict[str, Any]] = field(default_factory=list)
+    wall_time_s: float = 0.0
+    stopped_early: str | None = None  # "interrupted" when Ctrl-C ended it
+    checkpoint: str | None = None

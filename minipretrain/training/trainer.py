@@ -5,10 +5,16 @@ One step:
        (shift for CLM, mask for MLM);
     2. forward and backward each micro-batch, its summed loss divided by the targets of the *whole* step, so
        the accumulated gradient is exactly the full batch's (however the targets fall between micro-batches);
-    3. clip the global gradient norm, set the scheduled learning rate, take an AdamW step;
+    3. clip the global gradient norm, set the scheduled learning rate, take an AdamW step (over one flat
+       buffer of parameters and one of gradients: :class:`~minipretrain.optim.flat.FlatAdamW`);
     4. log, evaluate and checkpoint at their intervals.
 Everything random (data order, masks, dropout) draws from generators that checkpoints save, so a resumed run
 continues exactly as the uninterrupted one would have.
+
+Data parallelism (``mpiexec -n N python -m minipretrain train ...``): every rank draws and prepares the whole
+step, step 2 runs on its share of the windows, and one all-reduce of the flat gradient buffer (plus one of
+the loss sums) gives every rank the single-process gradient; every rank takes the same update. Only rank 0
+writes the log, the checkpoints and the progress bar. Checkpoints do not depend on the rank count.
 """
 from __future__ import annotations
 
@@ -17,76 +23,25 @@ import math
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+from ..distributed import init_communicator
 from ..evaluation.perplexity import evaluate
 from ..files import json_default
 from ..objectives.accumulation import token_weighted_loss
-from ..optim import AdamW, clip_grad_norm, param_groups
+from ..optim import param_groups
+from ..optim.flat import FlatAdamW
 from ..optim.schedules import constant_with_warmup_lr, warmup_cosine_lr
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .config import TrainingConfig, TrainingResult
 from .hardware import matmul_peak_flops
-
-SCHEDULES = ("cosine", "constant")
-
 
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite; the run stopped without taking that step."""
-
-
-@dataclass
-class TrainingConfig:
-    """Every hyperparameter of a run (saved in each checkpoint and log)."""
-
-    batch_size: int = 32
-    learning_rate: float = 3e-4
-    max_steps: int = 10_000
-    gradient_accumulation_steps: int = 1
-    warmup_steps: int = 0
-    min_lr: float | None = None  # default: learning_rate / 10
-    schedule: str = "cosine"
-    weight_decay: float = 0.1
-    betas: tuple[float, float] = (0.9, 0.95)
-    grad_clip: float | None = 1.0
-    eval_interval: int = 500
-    eval_batches: int | None = None  # None: the whole evaluation split
-    eval_batch_size: int | None = None
-    log_interval: int = 10  # how often the progress bar's loss/lr/tokens-per-second refresh (every step is logged)
-    checkpoint_interval: int | None = None  # None: only at the end (and on Ctrl-C)
-    seed: int = 0
-
-    def validate(self) -> None:
-        checks = [
-            (self.batch_size >= 1, "batch_size must be at least 1"),
-            (self.learning_rate > 0, "learning_rate must be positive"),
-            (self.max_steps >= 1, "max_steps must be at least 1"),
-            (self.gradient_accumulation_steps >= 1, "gradient_accumulation_steps must be at least 1"),
-            (0 <= self.warmup_steps <= self.max_steps,
-             f"warmup_steps ({self.warmup_steps}) must be between 0 and max_steps ({self.max_steps})"),
-            (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}"),
-            (self.grad_clip is None or self.grad_clip > 0, "grad_clip must be positive or None"),
-            (self.eval_interval >= 0 and self.log_interval >= 1, "eval_interval >= 0 and log_interval >= 1"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(f"PreTrainer: {message}")
-
-
-@dataclass
-class TrainingResult:
-    """What a call to ``train()`` did."""
-
-    steps: int
-    tokens_seen: int
-    final_loss: float
-    evaluations: list[dict[str, Any]] = field(default_factory=list)
-    wall_time_s: float = 0.0
-    stopped_early: str | None = None  # "interrupted" when Ctrl-C ended it
-    checkpoint: str | None = None
 
 
 class PreTrainer:
@@ -104,14 +59,16 @@ class PreTrainer:
         checkpoint_dir: where checkpoints and ``log.jsonl`` (one record per step, one per evaluation) go;
             nothing is written when None.
         device: move the model there first ("cpu" or "cuda"); default: where the model already is.
-        progress: show a tqdm progress bar.
+        progress: show a tqdm progress bar (on rank 0).
+        comm: the ranks' communicator (:mod:`minipretrain.distributed`); default ``init_communicator("auto")``:
+            MPI under ``mpiexec -n N`` (N > 1), else one process.
         Any field of ``TrainingConfig`` as a keyword (learning_rate, warmup_steps, grad_clip, seed, ...).
     """
 
     def __init__(self, model: Any, objective: Any, dataset: Any, batch_size: int = 32,
                  learning_rate: float = 3e-4, max_steps: int = 10_000, eval_dataset: Any = None,
                  checkpoint_dir: str | Path | None = None, device: str | None = None, progress: bool = True,
-                 **options: Any) -> None:
+                 comm: Any = None, **options: Any) -> None:
         unknown = set(options) - set(TrainingConfig.__dataclass_fields__)
         if unknown:
             raise TypeError(f"PreTrainer got unknown options {sorted(unknown)}; see TrainingConfig for the list")
@@ -127,8 +84,12 @@ class PreTrainer:
         self.eval_dataset = eval_dataset
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.progress = progress
-        self.optimizer = AdamW(param_groups(self.model, self.config.weight_decay), lr=learning_rate,
-                               betas=self.config.betas)
+        self.comm = init_communicator("auto", self.config.collective_timeout_s) if comm is None else comm
+        self.comm.check_agreement({**self._identity(), "training_config": asdict(self.config)}, "run configuration")
+        # The flat parameter buffer is also the buffer the gradient all-reduce sends (one call per step).
+        self.optimizer = FlatAdamW(param_groups(self.model, self.config.weight_decay), lr=learning_rate,
+                                   betas=self.config.betas)
+        self.comm.broadcast_buffer(self.optimizer.flat.data)  # every rank starts from rank 0's weights
         self.step = 0
         self.tokens_seen = 0
         self.data_rng = np.random.default_rng([self.config.seed, 0])
@@ -157,8 +118,16 @@ class PreTrainer:
         started = time.perf_counter()
         prepared = [self.objective.prepare(self.dataset.get_batch(c.batch_size, self.data_rng), self.objective_rng)
                     for _ in range(c.gradient_accumulation_steps)]
-        self.model.zero_grad()
-        totals = token_weighted_loss(self.objective, self.model, prepared, backward=True)
+        flat, comm = self.optimizer.flat, self.comm
+        self.optimizer.zero_grad()
+        shard = token_weighted_loss(self.objective, self.model, prepared, backward=True, rank=comm.rank,
+                                    world_size=comm.world_size)
+        if comm.world_size > 1:
+            flat.collect_grads()  # a rank whose share had no target sends zeros
+            comm.allreduce_sum(flat.grad)  # Σ over ranks of ∇(L_sum,shard / N) = ∇(L_sum / N)
+        # A stop (Ctrl-C) on any rank travels with the sums, so every rank stops after this same step.
+        totals, (stops,) = shard.summed_over(comm, float(self._stop_requested))
+        self._stop_requested = stops > 0
         mean_loss = totals.loss
         if not math.isfinite(mean_loss):
             last = self._latest_checkpoint_path()
@@ -167,11 +136,12 @@ class PreTrainer:
                 f"loss became {mean_loss} at step {self.step + 1}; the step was not taken and {kept}. Lower the "
                 "learning rate, add warmup, or clip gradients (grad_clip)."
             )
-        params = list(self.model.parameters())
-        grad_norm = clip_grad_norm(params, c.grad_clip if c.grad_clip else math.inf)
+        # Clipping sums the norm over the flat buffer, in the optimizer's parameter order (decayed group first).
+        grad_norm = flat.clip_grad_norm(c.grad_clip if c.grad_clip else math.inf)
         lr = self.learning_rate_at(self.step)
         self.optimizer.lr = lr
-        self.optimizer.step()
+        if totals.num_targets:  # no target anywhere in the step: no gradient, no update (as AdamW skips)
+            self.optimizer.step()
         self.step += 1
         step_tokens = totals.num_tokens
         self.tokens_seen += step_tokens
@@ -186,8 +156,9 @@ class PreTrainer:
         flops_per_token = getattr(self.model, "flops_per_token", None)
         if flops_per_token is None:
             return None
-        if self._peak_flops is None:
-            self._peak_flops = matmul_peak_flops(getattr(self.model, "device", "cpu"))
+        if self._peak_flops is None:  # measured by rank 0 alone (N ranks timing at once would contend)
+            peak = matmul_peak_flops(getattr(self.model, "device", "cpu")) if self.comm.is_main else None
+            self._peak_flops = float(self.comm.broadcast(peak)) * self.comm.world_size  # one core per rank
         return flops_per_token(seq_len) * tokens_per_s / self._peak_flops
 
     # ------------------------------------------------------------------ evaluation
@@ -197,7 +168,7 @@ class PreTrainer:
             raise ValueError("PreTrainer.evaluate: no eval_dataset was given")
         c = self.config
         result = evaluate(self.model, self.eval_dataset, self.objective, c.eval_batch_size or c.batch_size,
-                          c.eval_batches)
+                          c.eval_batches, comm=self.comm)
         return {"step": self.step, "tokens": self.tokens_seen, **result.as_dict()}
 
     # ------------------------------------------------------------------ the loop
@@ -276,7 +247,8 @@ class PreTrainer:
             if self._stop_requested:  # a second Ctrl-C: stop at once
                 raise KeyboardInterrupt
             self._stop_requested = True
-            print("\nInterrupted: finishing this step, saving a checkpoint (Ctrl-C again to abort).")
+            if self.comm.is_main:
+                print("\nInterrupted: finishing this step, saving a checkpoint (Ctrl-C again to abort).")
 
         self._stop_requested = False
         return signal.signal(signal.SIGINT, request_stop)
@@ -315,17 +287,18 @@ class PreTrainer:
         }
 
     def save_checkpoint(self, path: str | Path | None = None) -> Path:
-        """Write the current state to ``path`` (default ``checkpoint_dir/checkpoint.npz``)."""
+        """Write the current state to ``path`` (default ``checkpoint_dir/checkpoint.npz``), atomically; with
+        several ranks only rank 0 writes (every rank holds the same state)."""
         target = Path(path) if path is not None else self._latest_checkpoint_path()
         if target is None:
             raise ValueError("save_checkpoint: give a path or set checkpoint_dir")
-        return save_checkpoint(target, self.state_dict())
+        return save_checkpoint(target, self.state_dict()) if self.comm.is_main else target
 
     def load_checkpoint(self, path: str | Path | None) -> None:
         """Restore a state saved by ``save_checkpoint``; a checkpoint of another model or objective is refused."""
         if path is None:
             raise CheckpointError("resume=True needs checkpoint_dir (or pass the checkpoint's path)")
-        state = load_checkpoint(path)
+        state = self._read_on_rank_zero(path)
         mine = self._identity()
         for key in ("model_kind", "model_config", "objective"):
             if _normalise(state.get(key)) != _normalise(mine[key]):
@@ -334,6 +307,8 @@ class PreTrainer:
                     "it belongs to another run"
                 )
         self.model.load_state_dict(state["model"])
+        self.optimizer.flat.rebind()  # load_state_dict replaced each p.data: copy them into the flat buffer
+        self.comm.broadcast_buffer(self.optimizer.flat.data)
         self.optimizer.load_state_dict(state["optimizer"])
         self.data_rng.bit_generator.state = state["rng"]["data"]
         self.objective_rng.bit_generator.state = state["rng"]["objective"]
@@ -343,9 +318,23 @@ class PreTrainer:
         self.step = int(state["step"])
         self.tokens_seen = int(state["tokens_seen"])
 
+    def _read_on_rank_zero(self, path: str | Path) -> dict[str, Any]:
+        """Rank 0 reads the checkpoint and sends it to every rank (the run folder need only be on rank 0's
+        machine); a checkpoint that cannot be read raises the same error on every rank."""
+        state, error = None, None
+        if self.comm.is_main:
+            try:
+                state = load_checkpoint(path)
+            except CheckpointError as failure:
+                error = str(failure)
+        state, error = self.comm.broadcast((state, error))
+        if error is not None:
+            raise CheckpointError(error)
+        return state
+
     # ------------------------------------------------------------------ logging
     def _open_log(self) -> Any:
-        if self.checkpoint_dir is None:
+        if self.checkpoint_dir is None or not self.comm.is_main:
             return None
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.checkpoint_dir / "log.jsonl", "a", encoding="utf-8")
@@ -360,7 +349,7 @@ class PreTrainer:
             log_file.flush()
 
     def _progress_bar(self) -> Any:
-        if not self.progress:
+        if not self.progress or not self.comm.is_main:
             return None
         from tqdm.auto import tqdm
 
