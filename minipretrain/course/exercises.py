@@ -1,0 +1,248 @@
+"""``make exercises`` and ``make check``: blank the marked blocks into a student copy, and grade them.
+
+A block is the lines strictly between ``# >>> exercise: <id>`` and ``# <<< exercise`` (same indentation). In
+the copy its body becomes ``raise NotImplementedError("<id> — lesson N; make check EX=<id>")``; the marker
+lines stay, so the student sees where to write. The copy is a fresh git repository (one commit, no history),
+and writing it fails if any solution line survives anywhere in it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from .catalog import EXERCISES, Exercise
+
+BEGIN = re.compile(r"^(?P<indent>[ \t]*)# >>> exercise: (?P<id>[a-z0-9][a-z0-9-]*)\s*$")
+END = re.compile(r"^[ \t]*# <<< exercise\s*$")
+# Files that hold solution text on purpose and stay out of a student copy (the seeded bugs quote the code).
+WITHHELD = ("minipretrain/course/bugs.py",)
+SKIPPED_PARTS = {".git", "__pycache__", ".pytest_cache", ".hypothesis", ".venv", ".ipynb_checkpoints"}
+HOME = Path(__file__).resolve().parents[2]  # the checkout this module was imported from
+
+
+class ExerciseError(ValueError):
+    """The markers and the table disagree, or a copy would leak a solution."""
+
+
+@dataclass(frozen=True)
+class Block:
+    id: str
+    file: str          # relative to the root
+    begin: int         # 0-based line index of the opening marker
+    end: int           # 0-based line index of the closing marker
+    indent: str
+    body: tuple[str, ...]
+
+
+def find_blocks(root: Path, files: Iterable[str]) -> list[Block]:
+    """Every marked block under ``root`` among ``files`` (relative paths), checking that markers pair up."""
+    blocks = []
+    for name in files:
+        if not name.endswith(".py"):
+            continue
+        lines = (root / name).read_text(encoding="utf-8").splitlines()
+        opened: tuple[int, re.Match[str]] | None = None
+        for number, line in enumerate(lines):
+            begin, end = BEGIN.match(line), END.match(line)
+            if begin and opened:
+                raise ExerciseError(f"{name}:{number + 1}: exercise {begin['id']!r} opens inside "
+                                    f"{opened[1]['id']!r}; close the first with '# <<< exercise'")
+            if begin:
+                opened = (number, begin)
+            elif end:
+                if not opened:
+                    raise ExerciseError(f"{name}:{number + 1}: '# <<< exercise' with no opening marker above it")
+                start, match = opened
+                body = tuple(lines[start + 1:number])
+                if not any(line.strip() for line in body):
+                    raise ExerciseError(f"{name}:{start + 1}: exercise {match['id']!r} has an empty block")
+                blocks.append(Block(match["id"], name, start, number, match["indent"], body))
+                opened = None
+        if opened:
+            raise ExerciseError(f"{name}:{opened[0] + 1}: exercise {opened[1]['id']!r} is never closed "
+                                "('# <<< exercise')")
+    return blocks
+
+
+def source_files(root: Path) -> list[str]:
+    """The files a fresh clone would have: git's view when ``root`` is a repository, else a walk."""
+    if (root / ".git").exists():
+        listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                                cwd=root, check=True, capture_output=True).stdout.decode().split("\0")
+        return sorted(name for name in listed if name and (root / name).is_file())
+    return sorted(str(path.relative_to(root)) for path in root.rglob("*")
+                  if path.is_file() and not SKIPPED_PARTS & set(path.relative_to(root).parts))
+
+
+def match_table(blocks: Sequence[Block], exercises: Sequence[Exercise]) -> dict[str, Block]:
+    """Pair every block with its table entry; anything unpaired, duplicated or out of order is an error."""
+    by_id: dict[str, Block] = {}
+    for block in blocks:
+        if block.id in by_id:
+            raise ExerciseError(f"exercise {block.id!r} is marked twice ({by_id[block.id].file}, {block.file})")
+        by_id[block.id] = block
+    listed = {e.id for e in exercises}
+    if unlisted := sorted(set(by_id) - listed):
+        raise ExerciseError(f"marked in the source but not in the table (minipretrain/course/catalog.py): {unlisted}")
+    if unmarked := sorted(listed - set(by_id)):
+        raise ExerciseError(f"in the table but not marked in the source: {unmarked}")
+    for exercise in exercises:
+        if missing := [p for p in exercise.prerequisites if p not in listed]:
+            raise ExerciseError(f"exercise {exercise.id!r} needs unknown prerequisites {missing}")
+    return by_id
+
+
+def blank_line(block: Block, lesson: int) -> str:
+    return f'{block.indent}raise NotImplementedError("{block.id} — lesson {lesson}; make check EX={block.id}")'
+
+
+def _solution_lines(block: Block, outside: set[str]) -> set[str]:
+    # A line counts as solution text when it says something (not a bare return/pass/comment) and is not
+    # boilerplate that occurs outside every block of the sources (those lines give nothing away). Anywhere in
+    # the copy (a notebook, a doc, a test) such a line must not appear, even inside a longer line.
+    lines = set()
+    for line in block.body:
+        text = line.strip()
+        if len(text) >= 8 and not text.startswith("#") and text not in outside:
+            lines.add(text)
+    return lines
+
+
+def write_student_copy(root: Path, dest: Path, exercises: Sequence[Exercise] = EXERCISES,
+                       withheld: Sequence[str] = WITHHELD) -> list[Block]:
+    """Write the student copy of ``root`` into ``dest`` (which must not exist or be empty) and commit it."""
+    root, dest = Path(root).resolve(), Path(dest).resolve()
+    if dest == root or root in dest.parents and not _ignored(root, dest):
+        raise ExerciseError(f"{dest} is inside {root} but not git-ignored; pick an ignored folder (student/)")
+    if dest.exists() and any(dest.iterdir()):
+        raise ExerciseError(f"{dest} already exists and is not empty; remove it or choose EXERCISES_DIR=...")
+    inside = os.path.relpath(dest, root)
+    files = [f for f in source_files(root) if f not in withheld and not (f + "/").startswith(inside + "/")]
+    blocks = find_blocks(root, files)
+    by_id = match_table(blocks, exercises)
+    lessons = {e.id: e.lesson for e in exercises}
+    per_file: dict[str, list[Block]] = {}
+    for block in blocks:
+        per_file.setdefault(block.file, []).append(block)
+    outside_text = _lines_outside_blocks(root, files, per_file)
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in files:
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if name not in per_file:
+            shutil.copy2(root / name, target)
+            continue
+        lines = (root / name).read_text(encoding="utf-8").splitlines()
+        for block in sorted(per_file[name], key=lambda b: b.begin, reverse=True):
+            lines[block.begin + 1:block.end] = [blank_line(block, lessons[block.id])]
+        target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _assert_no_solution_survives(dest, files, by_id.values(), outside_text)
+    git = ["git", "-c", "user.name=minipretrain course", "-c", "user.email=course@minipretrain.invalid",
+           "-c", "commit.gpgsign=false"]
+    subprocess.run(git + ["init", "-q"], cwd=dest, check=True)
+    subprocess.run(git + ["add", "-A"], cwd=dest, check=True)
+    subprocess.run(git + ["commit", "-q", "-m", f"minipretrain student copy: {len(blocks)} exercises"],
+                   cwd=dest, check=True)
+    return blocks
+
+
+def _lines_outside_blocks(root: Path, files: Sequence[str], per_file: dict[str, list[Block]]) -> set[str]:
+    """Every stripped line of the Python sources outside the blocks: boilerplate such as ``x, = ctx.saved``."""
+    outside = set()
+    for name in files:
+        if not name.endswith(".py"):
+            continue
+        lines = (root / name).read_text(encoding="utf-8").splitlines()
+        hidden = {i for b in per_file.get(name, ()) for i in range(b.begin + 1, b.end)}
+        outside |= {line.strip() for i, line in enumerate(lines) if i not in hidden}
+    return outside
+
+
+def _ignored(root: Path, path: Path) -> bool:
+    if not (root / ".git").exists():
+        return True
+    # A pattern such as "student/" matches directories only, so ask about a probe file inside the folder.
+    probe = os.path.relpath(path / "probe", root)
+    return subprocess.run(["git", "check-ignore", "-q", "--no-index", probe], cwd=root).returncode == 0
+
+
+def _assert_no_solution_survives(dest: Path, files: Sequence[str], blocks: Iterable[Block],
+                                 outside: set[str]) -> None:
+    secrets = {line: block.id for block in blocks for line in _solution_lines(block, outside)}
+    if not secrets:
+        return
+    for name in files:
+        try:
+            text = (dest / name).read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        for secret, exercise_id in secrets.items():
+            if secret in text:
+                raise ExerciseError(f"solution text of {exercise_id!r} survives in {name}: {secret!r}")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    id: str
+    lesson: int
+    passed: bool
+    detail: str
+
+    def row(self) -> str:
+        return f"{self.id:<28} {self.lesson:>6}  {'pass' if self.passed else 'FAIL':<5} {self.detail}"
+
+
+def run_check(root: Path, exercise: Exercise, python: str = sys.executable) -> CheckResult:
+    """Run one exercise's grading tests in ``root`` (in a subprocess, so each run imports ``root``'s code)."""
+    root = Path(root).resolve()
+    with tempfile.TemporaryDirectory() as scratch:
+        report_path = Path(scratch) / "report.json"
+        env = dict(os.environ, MINIPRETRAIN_CHECK_REPORT=str(report_path),
+                   PYTHONPATH=os.pathsep.join(dict.fromkeys([str(root), str(HOME)])),
+                   PYTHONDONTWRITEBYTECODE="1")
+        command = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "minipretrain.course.grading_plugin",
+                   "-o", "addopts=", "--no-header", "-rN", *exercise.tests]
+        completed = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
+        if not report_path.exists():
+            tail = (completed.stdout + completed.stderr).strip().splitlines()[-1:] or ["no output"]
+            return CheckResult(exercise.id, exercise.lesson, False, f"pytest did not run: {tail[0]}")
+        report = json.loads(report_path.read_text())
+    failures = [r for r in report["results"] if not r["passed"] and not r["skipped"]]
+    ran = [r for r in report["results"] if r["when"] == "call" and not r["skipped"]]
+    if failures:
+        first = failures[0]
+        return CheckResult(exercise.id, exercise.lesson, False, f"{first['test']}: {first.get('detail', '')}")
+    if not ran or report["exitstatus"] != 0:
+        return CheckResult(exercise.id, exercise.lesson, False,
+                           f"no grading test ran (pytest exit status {report['exitstatus']})")
+    return CheckResult(exercise.id, exercise.lesson, True, f"{len(ran)} tests")
+
+
+def run_checks(root: Path = HOME, exercises: Sequence[Exercise] = EXERCISES,
+               only: str | None = None) -> list[CheckResult]:
+    """Grade every exercise (or only ``only``), in table order."""
+    chosen = [e for e in exercises if only in (None, e.id)]
+    if only is not None and not chosen:
+        raise ExerciseError(f"no exercise {only!r}; the exercises are: {[e.id for e in exercises]}")
+    return [run_check(root, exercise) for exercise in chosen]
+
+
+def format_table(results: Sequence[CheckResult]) -> str:
+    header = f"{'exercise':<28} {'lesson':>6}  {'':<5} detail"
+    passed = sum(r.passed for r in results)
+    return "\n".join([header, *(r.row() for r in results), f"{passed}/{len(results)} passed"])
+
+
+def check(exercise_id: str, root: Path = HOME, exercises: Sequence[Exercise] = EXERCISES) -> CheckResult:
+    """The lessons' last cell: grade one exercise and print its row."""
+    (result,) = run_checks(root, exercises, only=exercise_id)
+    print(format_table([result]))
+    return result
