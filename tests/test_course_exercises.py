@@ -1,13 +1,12 @@
-"""The exercise tool (make exercises / make check / make bugs), proven on a synthetic tree made here.
+"""The exercise tool (make exercises / make check), proven on a synthetic tree made here.
 
 The fake package has two ops whose backward passes are marked as exercises, grading tests that use
-``check_backward`` on raw arrays, and a table; the tests blank it, grade it, put blocks back, and seed bugs.
+``check_backward`` on raw arrays, and a table; the tests blank it, grade it and put blocks back.
 """
 from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -15,95 +14,19 @@ import pytest
 
 from minipretrain.autograd.function import Function
 from minipretrain.course import catalog, exercises
-from minipretrain.course.bugs import MUTATIONS, Mutation, apply_mutation, verify_mutations
 from minipretrain.course.catalog import Exercise
-from minipretrain.course.exercises import ExerciseError, find_blocks, match_table, run_checks, write_student_copy
+from minipretrain.course.exercises import (ExerciseError, find_blocks, match_table, run_checks, self_test,
+                                          write_student_copy)
 from minipretrain.course.grading import AutogradInBackwardError, GradingError, check_backward
 
+from course_tree import GRADING, OPS, git, make_tree
+
 REPO = Path(__file__).resolve().parent.parent
-
-OPS = '''\
-"""Two ops for the course tool's tests."""
-import numpy as np
-
-from minipretrain.autograd.function import Function
-
-
-class Square(Function):
-    """y = x²;  dL/dx = 2x · dL/dy"""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x * x
-
-    @staticmethod
-    def backward(ctx, grad):
-        # >>> exercise: square-backward
-        (x,) = ctx.saved
-        return (2.0 * x * grad,)
-        # <<< exercise
-
-
-class RowScale(Function):
-    """y = x · w (w broadcast along rows);  dL/dx = w · dL/dy,  dL/dw = Σ_rows x · dL/dy"""
-
-    @staticmethod
-    def forward(ctx, x, w):
-        ctx.save_for_backward(x, w)
-        return x * w
-
-    @staticmethod
-    def backward(ctx, grad):
-        # >>> exercise: rowscale-backward
-        x, w = ctx.saved
-        grad_w_rows = (grad * x).sum(axis=0)
-        return grad * w, grad_w_rows
-        # <<< exercise
-'''
-
-TABLE = '''\
-from minipretrain.course.catalog import Exercise
-
-EXERCISES = (
-    Exercise("square-backward", 1, ("tests/test_fake.py::test_square",)),
-    Exercise("rowscale-backward", 2, ("tests/test_fake.py::test_rowscale",), ("square-backward",)),
-)
-'''
-
-GRADING = '''\
-import numpy as np
-
-from fakepkg.ops import RowScale, Square
-from minipretrain.course.grading import check_backward
-
-
-def test_square():
-    check_backward(Square, np.random.default_rng(0).standard_normal((3, 4)))
-
-
-def test_rowscale():
-    rng = np.random.default_rng(1)
-    check_backward(RowScale, rng.standard_normal((3, 4)), rng.standard_normal(4))
-'''
-
-
-def _git(tree: Path, *args: str) -> str:
-    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t.invalid", *args], cwd=tree,
-                          check=True, capture_output=True, text=True).stdout
 
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
-    root = tmp_path / "origin"
-    for name, text in {"fakepkg/__init__.py": "", "fakepkg/ops.py": OPS, "fakepkg/table.py": TABLE,
-                       "tests/test_fake.py": GRADING, ".gitignore": "student/\n__pycache__/\n"}.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
-    _git(root, "init", "-q")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", "origin")
-    return root
+    return make_tree(tmp_path)
 
 
 def _table(root: Path) -> tuple[Exercise, ...]:
@@ -122,9 +45,9 @@ def test_student_copy_blanks_every_block_and_is_a_fresh_repository(tree: Path) -
     assert "2.0 * x * grad" not in text and "grad_w_rows" not in text
     assert text.count("# >>> exercise:") == 2 and text.count("# <<< exercise") == 2
     assert (student / "tests/test_fake.py").read_text() == GRADING
-    assert _git(student, "rev-list", "--count", "HEAD").strip() == "1"
-    assert "origin" not in _git(student, "log", "--format=%s")
-    assert _git(tree, "status", "--porcelain") == ""  # student/ is ignored; the original is untouched
+    assert git(student, "rev-list", "--count", "HEAD").strip() == "1"
+    assert "origin" not in git(student, "log", "--format=%s")
+    assert git(tree, "status", "--porcelain") == ""  # student/ is ignored; the original is untouched
 
 
 def test_every_check_fails_in_the_copy_passes_in_the_original_and_one_block_back_passes_alone(tree: Path) -> None:
@@ -225,18 +148,6 @@ def test_a_copy_inside_the_checkout_must_be_ignored(tree: Path) -> None:
         write_student_copy(tree, tree / "fakepkg" / "copy", _table(tree))
 
 
-def test_the_bug_runner_applies_one_mutation_to_a_copy_and_reports_whether_it_was_caught(tree: Path) -> None:
-    caught = Mutation("dropped-grad", "fakepkg/ops.py", "return (2.0 * x * grad,)", "return (2.0 * x,)",
-                      ("tests/test_fake.py::test_square",))
-    harmless = Mutation("same-value", "fakepkg/ops.py", "return (2.0 * x * grad,)", "return (x * 2.0 * grad,)",
-                        ("tests/test_fake.py::test_square",))
-    results = verify_mutations(tree, (caught, harmless))
-    assert [(r.id, r.caught) for r in results] == [("dropped-grad", True), ("same-value", False)]
-    assert "2.0 * x * grad" in (tree / "fakepkg/ops.py").read_text()  # the original is never touched
-    with pytest.raises(ExerciseError, match="occurs 0 times"):
-        apply_mutation(tree, Mutation("gone", "fakepkg/ops.py", "no such line", "x", ()))
-
-
 def test_the_command_line_grades_and_exits_nonzero_on_a_failure(tree: Path) -> None:
     command = [sys.executable, "-m", "minipretrain.course", "--root", str(tree), "--table", "fakepkg.table:EXERCISES"]
     env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HOME": str(tree)}
@@ -250,13 +161,24 @@ def test_the_command_line_grades_and_exits_nonzero_on_a_failure(tree: Path) -> N
     assert "square-backward" in graded.stdout and "FAIL" in graded.stdout and "0/1 passed" in graded.stdout
 
 
+def test_the_self_test_passes_on_a_sound_tree_and_names_a_check_that_cannot_fail(tree: Path) -> None:
+    table = _table(tree)
+    assert self_test(tree, table) == []
+    # A grading test that passes whatever the student writes is exactly what the self-test is for.
+    (tree / "tests/test_fake.py").write_text(GRADING.replace(
+        "    check_backward(Square, np.random.default_rng(0).standard_normal((3, 4)))", "    pass"))
+    problems = self_test(tree, table)
+    assert any(p.startswith("square-backward: passes in the student copy") for p in problems), problems
+
+
+def test_a_real_student_copy_leaves_the_answer_key_behind(tmp_path: Path) -> None:
+    blocks = write_student_copy(REPO, tmp_path / "student")
+    assert len(blocks) == len(catalog.EXERCISES)
+    assert not (tmp_path / "student/minipretrain/course/bugs.py").exists()
+    assert (tmp_path / "student/minipretrain/course/exercises.py").is_file()
+    assert git(tmp_path / "student", "rev-list", "--count", "HEAD").strip() == "1"
+
+
 def test_the_real_table_matches_the_real_markers() -> None:
     files = exercises.source_files(REPO)
-    match_table(find_blocks(REPO, [f for f in files if f.startswith("minipretrain/")]), catalog.EXERCISES)
-
-
-@pytest.mark.parametrize("mutation", MUTATIONS, ids=[m.id for m in MUTATIONS])
-def test_every_real_seeded_bug_still_applies(mutation: Mutation) -> None:
-    text = (REPO / mutation.file).read_text()
-    assert text.count(mutation.original) == 1, f"{mutation.file} changed; update minipretrain/course/bugs.py"
-    assert all((REPO / test.split("::")[0]).is_file() for test in mutation.tests)
+    match_table(find_blocks(REPO, exercises.library_files(files)), catalog.EXERCISES)

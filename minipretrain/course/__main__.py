@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .exercises import HOME, ExerciseError, format_table, run_checks, write_student_copy
+from .exercises import HOME, ExerciseError, format_table, run_checks, self_test, write_student_copy
 
 
 def _load(spec: str | None, default: str, root: Path) -> Any:
@@ -27,6 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     make.add_argument("--dest", type=Path, default=Path("student"))
     grade = commands.add_parser("check", help="grade the exercises and print a table")
     grade.add_argument("--ex", default="", help="one exercise id (default: all)")
+    commands.add_parser("selftest", help="CI: every check fails in a copy, passes here, and one block back passes alone")
     bugs = commands.add_parser("bugs", help="verify that every seeded bug is caught by its tests")
     bugs.add_argument("--bug", default="", help="one bug id (default: all)")
     bugs.add_argument("--plant", type=Path, help="instead, write a copy with --bug planted into this folder")
@@ -47,6 +48,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             results = run_checks(root, table, only=args.ex or None)
             print(format_table(results))
             return 0 if all(r.passed for r in results) else 1
+        if args.command == "selftest":
+            table = _load(args.table, "minipretrain.course.catalog:EXERCISES", root)
+            problems = self_test(root, table)
+            print("\n".join(problems) or f"course self-test passed: {len(table)} exercises")
+            return 1 if problems else 0
         try:
             from . import bugs as bug_module
         except ImportError:

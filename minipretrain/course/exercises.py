@@ -82,6 +82,11 @@ def source_files(root: Path) -> list[str]:
                   if path.is_file() and not SKIPPED_PARTS & set(path.relative_to(root).parts))
 
 
+def library_files(files: Iterable[str]) -> list[str]:
+    """Where markers count: the Python sources outside tests/ (tests may quote markers, as the tool's own do)."""
+    return [name for name in files if name.endswith(".py") and not name.startswith("tests/")]
+
+
 def match_table(blocks: Sequence[Block], exercises: Sequence[Exercise]) -> dict[str, Block]:
     """Pair every block with its table entry; anything unpaired, duplicated or out of order is an error."""
     by_id: dict[str, Block] = {}
@@ -126,7 +131,7 @@ def write_student_copy(root: Path, dest: Path, exercises: Sequence[Exercise] = E
         raise ExerciseError(f"{dest} already exists and is not empty; remove it or choose EXERCISES_DIR=...")
     inside = os.path.relpath(dest, root)
     files = [f for f in source_files(root) if f not in withheld and not (f + "/").startswith(inside + "/")]
-    blocks = find_blocks(root, files)
+    blocks = find_blocks(root, library_files(files))
     by_id = match_table(blocks, exercises)
     lessons = {e.id: e.lesson for e in exercises}
     per_file: dict[str, list[Block]] = {}
@@ -200,39 +205,73 @@ class CheckResult:
         return f"{self.id:<28} {self.lesson:>6}  {'pass' if self.passed else 'FAIL':<5} {self.detail}"
 
 
-def run_check(root: Path, exercise: Exercise, python: str = sys.executable) -> CheckResult:
-    """Run one exercise's grading tests in ``root`` (in a subprocess, so each run imports ``root``'s code)."""
-    root = Path(root).resolve()
+def _grading_run(root: Path, tests: Sequence[str], python: str = sys.executable) -> dict:
+    """One pytest process over ``tests`` in ``root`` (a subprocess, so it imports ``root``'s own code)."""
     with tempfile.TemporaryDirectory() as scratch:
         report_path = Path(scratch) / "report.json"
         env = dict(os.environ, MINIPRETRAIN_CHECK_REPORT=str(report_path),
                    PYTHONPATH=os.pathsep.join(dict.fromkeys([str(root), str(HOME)])),
                    PYTHONDONTWRITEBYTECODE="1")
         command = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "minipretrain.course.grading_plugin",
-                   "-o", "addopts=", "--no-header", "-rN", *exercise.tests]
+                   "-o", "addopts=", "--no-header", "-rN", "--continue-on-collection-errors", *tests]
         completed = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
         if not report_path.exists():
             tail = (completed.stdout + completed.stderr).strip().splitlines()[-1:] or ["no output"]
-            return CheckResult(exercise.id, exercise.lesson, False, f"pytest did not run: {tail[0]}")
-        report = json.loads(report_path.read_text())
-    failures = [r for r in report["results"] if not r["passed"] and not r["skipped"]]
-    ran = [r for r in report["results"] if r["when"] == "call" and not r["skipped"]]
+            return {"exitstatus": completed.returncode, "results": [], "error": tail[0]}
+        return json.loads(report_path.read_text())
+
+
+def _belongs(nodeid: str, spec: str) -> bool:
+    return nodeid == spec or nodeid.startswith(spec + "::") or nodeid.startswith(spec + "[")
+
+
+def _result(exercise: Exercise, report: dict) -> CheckResult:
+    mine = [r for r in report["results"] if any(_belongs(r["test"], spec) for spec in exercise.tests)]
+    failures = [r for r in mine if not r["passed"] and not r["skipped"]]
+    ran = [r for r in mine if r["when"] == "call" and not r["skipped"]]
     if failures:
         first = failures[0]
         return CheckResult(exercise.id, exercise.lesson, False, f"{first['test']}: {first.get('detail', '')}")
-    if not ran or report["exitstatus"] != 0:
-        return CheckResult(exercise.id, exercise.lesson, False,
-                           f"no grading test ran (pytest exit status {report['exitstatus']})")
+    if not ran:
+        why = report.get("error") or f"pytest exit status {report['exitstatus']}"
+        return CheckResult(exercise.id, exercise.lesson, False, f"no grading test ran ({why})")
     return CheckResult(exercise.id, exercise.lesson, True, f"{len(ran)} tests")
 
 
 def run_checks(root: Path = HOME, exercises: Sequence[Exercise] = EXERCISES,
                only: str | None = None) -> list[CheckResult]:
-    """Grade every exercise (or only ``only``), in table order."""
+    """Grade every exercise (or only ``only``), in table order, in one pytest run over their tests."""
     chosen = [e for e in exercises if only in (None, e.id)]
     if only is not None and not chosen:
         raise ExerciseError(f"no exercise {only!r}; the exercises are: {[e.id for e in exercises]}")
-    return [run_check(root, exercise) for exercise in chosen]
+    if not chosen:
+        return []
+    report = _grading_run(Path(root).resolve(), list(dict.fromkeys(t for e in chosen for t in e.tests)))
+    return [_result(exercise, report) for exercise in chosen]
+
+
+def self_test(root: Path = HOME, exercises: Sequence[Exercise] = EXERCISES) -> list[str]:
+    """What CI proves: in a fresh copy every check fails, in ``root`` every one passes, and putting one block
+    back into the copy makes exactly its own check pass. Returns the problems found (empty when all holds)."""
+    root = Path(root).resolve()
+    problems = [f"{r.id}: fails with the solutions in place: {r.detail}" for r in run_checks(root, exercises)
+                if not r.passed]
+    with tempfile.TemporaryDirectory(prefix="minipretrain-selftest-") as scratch:
+        copy = Path(scratch) / "student"
+        blocks = {b.id: b for b in write_student_copy(root, copy, exercises)}
+        problems += [f"{r.id}: passes in the student copy" for r in run_checks(copy, exercises) if r.passed]
+        lessons = {e.id: e.lesson for e in exercises}
+        for exercise in exercises:
+            block = blocks[exercise.id]
+            path = copy / block.file
+            blanked = path.read_text(encoding="utf-8")
+            restored = blanked.replace(blank_line(block, lessons[block.id]) + "\n", "\n".join(block.body) + "\n", 1)
+            path.write_text(restored, encoding="utf-8")
+            passing = [r.id for r in run_checks(copy, exercises) if r.passed]
+            path.write_text(blanked, encoding="utf-8")
+            if passing != [exercise.id]:
+                problems.append(f"{exercise.id}: with only its block back, these checks pass: {passing}")
+    return problems
 
 
 def format_table(results: Sequence[CheckResult]) -> str:
