@@ -171,9 +171,17 @@ def test_the_self_test_passes_on_a_sound_tree_and_names_a_check_that_cannot_fail
     assert any(p.startswith("square-backward: passes in the student copy") for p in problems), problems
 
 
+def test_the_self_test_names_a_prerequisite_the_grading_tests_do_not_need(tree: Path) -> None:
+    square, rowscale = _table(tree)
+    claimed = (square, Exercise(rowscale.id, rowscale.lesson, rowscale.tests, ("square-backward",)))
+    assert self_test(tree, claimed) == [
+        "rowscale-backward: with the blocks of ['rowscale-backward'] back, these checks pass: "
+        "['rowscale-backward'] (expected [])"]
+
+
 def test_a_real_student_copy_leaves_the_answer_key_behind(tmp_path: Path) -> None:
     blocks = write_student_copy(REPO, tmp_path / "student")
-    assert len(blocks) == len(catalog.EXERCISES)
+    assert {b.id for b in blocks} == {e.id for e in catalog.EXERCISES}
     assert not (tmp_path / "student/minipretrain/course/bugs.py").exists()
     assert (tmp_path / "student/minipretrain/course/exercises.py").is_file()
     assert git(tmp_path / "student", "rev-list", "--count", "HEAD").strip() == "1"

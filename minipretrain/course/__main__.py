@@ -37,7 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "exercises":
             table = _load(args.table, "minipretrain.course.catalog:EXERCISES", root)
             blocks = write_student_copy(root, args.dest, table)
-            print(f"wrote {args.dest}: {len(blocks)} exercises blanked, a fresh git repository. Next: "
+            print(f"wrote {args.dest}: {len({b.id for b in blocks})} exercises ({len(blocks)} blocks) blanked, a fresh git "
+                  f"repository. Next: "
                   f"cd {args.dest} && make check")
             return 0
         if args.command == "check":

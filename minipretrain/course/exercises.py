@@ -87,14 +87,15 @@ def library_files(files: Iterable[str]) -> list[str]:
     return [name for name in files if name.endswith(".py") and not name.startswith("tests/")]
 
 
-def match_table(blocks: Sequence[Block], exercises: Sequence[Exercise]) -> dict[str, Block]:
-    """Pair every block with its table entry; anything unpaired, duplicated or out of order is an error."""
-    by_id: dict[str, Block] = {}
+def match_table(blocks: Sequence[Block], exercises: Sequence[Exercise]) -> dict[str, list[Block]]:
+    """Group the blocks by exercise and pair them with the table; anything unpaired or unknown is an error."""
+    by_id: dict[str, list[Block]] = {}
     for block in blocks:
-        if block.id in by_id:
-            raise ExerciseError(f"exercise {block.id!r} is marked twice ({by_id[block.id].file}, {block.file})")
-        by_id[block.id] = block
-    listed = {e.id for e in exercises}
+        by_id.setdefault(block.id, []).append(block)
+    ids = [e.id for e in exercises]
+    if duplicated := sorted({i for i in ids if ids.count(i) > 1}):
+        raise ExerciseError(f"listed twice in the table (minipretrain/course/catalog.py): {duplicated}")
+    listed = set(ids)
     if unlisted := sorted(set(by_id) - listed):
         raise ExerciseError(f"marked in the source but not in the table (minipretrain/course/catalog.py): {unlisted}")
     if unmarked := sorted(listed - set(by_id)):
@@ -103,6 +104,19 @@ def match_table(blocks: Sequence[Block], exercises: Sequence[Exercise]) -> dict[
         if missing := [p for p in exercise.prerequisites if p not in listed]:
             raise ExerciseError(f"exercise {exercise.id!r} needs unknown prerequisites {missing}")
     return by_id
+
+
+def prerequisites_of(exercise_id: str, exercises: Sequence[Exercise]) -> set[str]:
+    """Every exercise that ``exercise_id`` needs solved first, directly or through another one."""
+    table = {e.id: e for e in exercises}
+    needed: set[str] = set()
+    pending = list(table[exercise_id].prerequisites)
+    while pending:
+        current = pending.pop()
+        if current not in needed:
+            needed.add(current)
+            pending.extend(table[current].prerequisites)
+    return needed
 
 
 def blank_line(block: Block, lesson: int) -> str:
@@ -132,24 +146,19 @@ def write_student_copy(root: Path, dest: Path, exercises: Sequence[Exercise] = E
     inside = os.path.relpath(dest, root)
     files = [f for f in source_files(root) if f not in withheld and not (f + "/").startswith(inside + "/")]
     blocks = find_blocks(root, library_files(files))
-    by_id = match_table(blocks, exercises)
+    match_table(blocks, exercises)
     lessons = {e.id: e.lesson for e in exercises}
-    per_file: dict[str, list[Block]] = {}
-    for block in blocks:
-        per_file.setdefault(block.file, []).append(block)
+    per_file = blocks_per_file(blocks)
     outside_text = _lines_outside_blocks(root, files, per_file)
     dest.mkdir(parents=True, exist_ok=True)
     for name in files:
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        if name not in per_file:
+        if name in per_file:
+            target.write_text(render(root, name, per_file[name], lessons), encoding="utf-8")
+        else:
             shutil.copy2(root / name, target)
-            continue
-        lines = (root / name).read_text(encoding="utf-8").splitlines()
-        for block in sorted(per_file[name], key=lambda b: b.begin, reverse=True):
-            lines[block.begin + 1:block.end] = [blank_line(block, lessons[block.id])]
-        target.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    _assert_no_solution_survives(dest, files, by_id.values(), outside_text)
+    _assert_no_solution_survives(dest, files, blocks, outside_text)
     git = ["git", "-c", "user.name=minipretrain course", "-c", "user.email=course@minipretrain.invalid",
            "-c", "commit.gpgsign=false"]
     subprocess.run(git + ["init", "-q"], cwd=dest, check=True)
@@ -157,6 +166,24 @@ def write_student_copy(root: Path, dest: Path, exercises: Sequence[Exercise] = E
     subprocess.run(git + ["commit", "-q", "-m", f"minipretrain student copy: {len(blocks)} exercises"],
                    cwd=dest, check=True)
     return blocks
+
+
+def blocks_per_file(blocks: Iterable[Block]) -> dict[str, list[Block]]:
+    per_file: dict[str, list[Block]] = {}
+    for block in blocks:
+        per_file.setdefault(block.file, []).append(block)
+    return per_file
+
+
+def render(root: Path, name: str, blocks: Sequence[Block], lessons: dict[str, int],
+           solved: Iterable[str] = ()) -> str:
+    """The text of ``name`` in a student copy: every block blanked except those of the ``solved`` exercises."""
+    solved = set(solved)
+    lines = (root / name).read_text(encoding="utf-8").splitlines()
+    for block in sorted(blocks, key=lambda b: b.begin, reverse=True):
+        if block.id not in solved:
+            lines[block.begin + 1:block.end] = [blank_line(block, lessons[block.id])]
+    return "\n".join(lines) + "\n"
 
 
 def _lines_outside_blocks(root: Path, files: Sequence[str], per_file: dict[str, list[Block]]) -> set[str]:
@@ -251,26 +278,32 @@ def run_checks(root: Path = HOME, exercises: Sequence[Exercise] = EXERCISES,
 
 
 def self_test(root: Path = HOME, exercises: Sequence[Exercise] = EXERCISES) -> list[str]:
-    """What CI proves: in a fresh copy every check fails, in ``root`` every one passes, and putting one block
-    back into the copy makes exactly its own check pass. Returns the problems found (empty when all holds)."""
+    """What CI proves: in a fresh copy every check fails, in ``root`` every one passes, and putting one
+    exercise's blocks back (with those of its prerequisites) makes exactly those checks pass; an exercise with
+    prerequisites still fails when they stay blank. Returns the problems found (empty when all holds)."""
     root = Path(root).resolve()
     problems = [f"{r.id}: fails with the solutions in place: {r.detail}" for r in run_checks(root, exercises)
                 if not r.passed]
     with tempfile.TemporaryDirectory(prefix="minipretrain-selftest-") as scratch:
         copy = Path(scratch) / "student"
-        blocks = {b.id: b for b in write_student_copy(root, copy, exercises)}
+        per_file = blocks_per_file(write_student_copy(root, copy, exercises))
         problems += [f"{r.id}: passes in the student copy" for r in run_checks(copy, exercises) if r.passed]
         lessons = {e.id: e.lesson for e in exercises}
         for exercise in exercises:
-            block = blocks[exercise.id]
-            path = copy / block.file
-            blanked = path.read_text(encoding="utf-8")
-            restored = blanked.replace(blank_line(block, lessons[block.id]) + "\n", "\n".join(block.body) + "\n", 1)
-            path.write_text(restored, encoding="utf-8")
-            passing = [r.id for r in run_checks(copy, exercises) if r.passed]
-            path.write_text(blanked, encoding="utf-8")
-            if passing != [exercise.id]:
-                problems.append(f"{exercise.id}: with only its block back, these checks pass: {passing}")
+            needed = prerequisites_of(exercise.id, exercises)
+            trials = [({exercise.id} | needed, {exercise.id} | needed)]
+            if needed:
+                trials.append(({exercise.id}, set()))
+            for solved, expected in trials:
+                touched = {name for name, blocks in per_file.items() if any(b.id in solved for b in blocks)}
+                for name in touched:
+                    (copy / name).write_text(render(root, name, per_file[name], lessons, solved), encoding="utf-8")
+                passing = {r.id for r in run_checks(copy, exercises) if r.passed}
+                for name in touched:
+                    (copy / name).write_text(render(root, name, per_file[name], lessons), encoding="utf-8")
+                if passing != expected:
+                    problems.append(f"{exercise.id}: with the blocks of {sorted(solved)} back, these checks pass: "
+                                    f"{sorted(passing)} (expected {sorted(expected)})")
     return problems
 
 

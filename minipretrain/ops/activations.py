@@ -48,6 +48,7 @@ class GeluTanh(Function):
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[Any]:
         x, tanh_u = ctx.saved
+        # >>> exercise: gelu-backward
         # In place, as the forward (these arrays are B·T·4C): term 2 first, then term 1, then the common ½.
         derivative = 1 - tanh_u * tanh_u  # (2) dt/du = 1 - t²
         derivative *= x  # (3) the x multiplying t
@@ -60,6 +61,7 @@ class GeluTanh(Function):
         derivative *= 0.5
         derivative *= grad  # chain rule: dL/dx = dy/dx · dL/dy
         return (derivative,)
+        # <<< exercise
 
 
 class GeluErf(Function):
@@ -77,8 +79,10 @@ class GeluErf(Function):
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[Any]:
         x, cdf = ctx.saved
+        # >>> exercise: gelu-backward
         pdf = array_module(x).exp(-0.5 * x * x) * _INV_SQRT_2PI  # φ(x) = Φ'(x)
         return (grad * (cdf + x * pdf),)  # term 1 + term 2
+        # <<< exercise
 
 
 def gelu(x: Any, approximate: str = "tanh") -> Any:

@@ -90,6 +90,7 @@ class ScaledDotProductAttention(Function):
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[Any, Any, Any, None]:
         q, k, v, probs, keep = ctx.saved
+        # >>> exercise: attention-backward
         scale = q.dtype.type(ctx.scale)
         dropped = probs if keep is None else probs * keep
         # from (5) O = P̃ v
@@ -110,6 +111,7 @@ class ScaledDotProductAttention(Function):
         grad_k = grad_scores.swapaxes(-1, -2) @ q
         grad_k *= scale
         return grad_q, grad_k, grad_v, None
+        # <<< exercise
 
 
 def scaled_dot_product_attention(q: Any, k: Any, v: Any, causal: bool = False, key_padding_mask: Any = None,

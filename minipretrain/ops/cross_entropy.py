@@ -47,6 +47,7 @@ class CrossEntropy(Function):
         log_probs, targets, valid = ctx.saved
         reduction, count = ctx.reduction, ctx.count
         xp = array_module(log_probs)
+        # >>> exercise: cross-entropy-backward
         # dℓₙ/dzₙ = softmax(zₙ) (1, from logsumexp)  -  onehot(tₙ) (2, from -zₙ[tₙ])
         grad_logits = xp.exp(log_probs)
         grad_logits[xp.arange(len(targets)), targets] -= 1
@@ -57,6 +58,7 @@ class CrossEntropy(Function):
             weight = valid * (grad / count if reduction == "mean" else grad)
         grad_logits *= weight.astype(grad_logits.dtype)[:, None]
         return grad_logits, None
+        # <<< exercise
 
 
 def cross_entropy(logits: Any, targets: Any, ignore_index: int = IGNORE_INDEX, reduction: str = "mean") -> Any:

@@ -40,6 +40,7 @@ class LayerNorm(Function):
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[Any, Any, Any]:
         x_hat, rstd, weight = ctx.saved
+        # >>> exercise: layer-norm-backward
         leading = tuple(range(grad.ndim - 1))
         # (5) y = x̂·γ + β: dγ = Σ dy·x̂ and dβ = Σ dy over every leading axis; dx̂ = dy·γ
         grad_weight = (grad * x_hat).sum(axis=leading) if ctx.needs_input_grad[1] else None
@@ -51,6 +52,7 @@ class LayerNorm(Function):
             through_rstd = x_hat * (g * x_hat).mean(axis=-1, keepdims=True)  # term 3: r in (3) rescales every x̂
             grad_x = rstd * (g - through_mean - through_rstd)  # term 1, g·r: the direct path through (4)
         return grad_x, grad_weight, grad_bias
+        # <<< exercise
 
 
 def layer_norm(x: Any, weight: Any = None, bias: Any = None, eps: float = 1e-5) -> Any:
