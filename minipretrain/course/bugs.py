@@ -55,7 +55,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         file="minipretrain/ops/attention.py",
         original="allowed = (xp.arange(tk)[None, :] <= query_pos)[None, None]",
         mutated="allowed = (xp.arange(tk)[None, :] <= query_pos + 1)[None, None]",
-        tests=("tests/test_ops_fused.py",),
+        tests=("tests/test_ops_table.py::test_causal_and_padding_masks_truth_table", "tests/test_ops_attention.py"),
         hint="a token that can see one step into the future",
     ),
     Mutation(
@@ -69,7 +69,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         id="mean-of-micro-batch-means",
         file="minipretrain/objectives/accumulation.py",
-        original="(loss * (1.0 / total_targets)).backward()",
+        original="(loss * scale).backward()",
         mutated="(loss * (1.0 / (batch.num_targets * len(prepared)))).backward()",
         tests=("tests/test_accumulation.py",),
         hint="gradient accumulation that weighs a micro-batch of 3 tokens like one of 300",
