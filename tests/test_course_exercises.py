@@ -190,3 +190,9 @@ def test_a_real_student_copy_leaves_the_answer_key_behind(tmp_path: Path) -> Non
 def test_the_real_table_matches_the_real_markers() -> None:
     files = exercises.source_files(REPO)
     match_table(find_blocks(REPO, exercises.library_files(files)), catalog.EXERCISES)
+
+
+def test_the_course_self_test_passes_on_the_real_library() -> None:
+    """CI's proof (make check-selftest): in a student copy every check fails, here every one passes, and each
+    exercise's blocks put back (with its prerequisites') make exactly those checks pass."""
+    assert self_test(REPO) == []

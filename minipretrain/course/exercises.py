@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -232,20 +232,35 @@ class CheckResult:
         return f"{self.id:<28} {self.lesson:>6}  {'pass' if self.passed else 'FAIL':<5} {self.detail}"
 
 
-def _grading_run(root: Path, tests: Sequence[str], python: str = sys.executable) -> dict:
-    """One pytest process over ``tests`` in ``root`` (a subprocess, so it imports ``root``'s own code)."""
+RUNNER = Path(__file__).with_name("runner.py")
+
+
+@dataclass(frozen=True)
+class Grading:
+    """One grading run: ``tests`` in ``root``, with ``files`` (relative path -> text) written in for its duration."""
+
+    root: Path
+    tests: tuple[str, ...]
+    files: dict[str, str] = field(default_factory=dict)
+
+
+def _grading_runs(runs: Sequence[Grading], python: str = sys.executable) -> list[dict]:
+    """Every run in one helper process (runner.py), each in a fresh child that imports its root's own code."""
     with tempfile.TemporaryDirectory() as scratch:
-        report_path = Path(scratch) / "report.json"
-        env = dict(os.environ, MINIPRETRAIN_CHECK_REPORT=str(report_path),
-                   PYTHONPATH=os.pathsep.join(dict.fromkeys([str(root), str(HOME)])),
-                   PYTHONDONTWRITEBYTECODE="1")
-        command = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "minipretrain.course.grading_plugin",
-                   "-o", "addopts=", "--no-header", "-rN", "--continue-on-collection-errors", *tests]
-        completed = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
-        if not report_path.exists():
-            tail = (completed.stdout + completed.stderr).strip().splitlines()[-1:] or ["no output"]
-            return {"exitstatus": completed.returncode, "results": [], "error": tail[0]}
-        return json.loads(report_path.read_text())
+        jobs = [{"root": str(run.root), "tests": list(run.tests), "files": run.files, "path": [str(HOME)],
+                 "report": str(Path(scratch) / f"report-{i}.json")} for i, run in enumerate(runs)]
+        (Path(scratch) / "jobs.json").write_text(json.dumps(jobs))
+        completed = subprocess.run([python, str(RUNNER), str(Path(scratch) / "jobs.json")], capture_output=True,
+                                   text=True)
+        reports = []
+        for job in jobs:
+            path = Path(job["report"])
+            if path.exists():
+                reports.append(json.loads(path.read_text()))
+            else:
+                tail = (completed.stdout + completed.stderr).strip().splitlines()[-1:] or ["no output"]
+                reports.append({"exitstatus": completed.returncode, "results": [], "error": tail[0]})
+        return reports
 
 
 def _belongs(nodeid: str, spec: str) -> bool:
@@ -260,50 +275,60 @@ def _result(exercise: Exercise, report: dict) -> CheckResult:
         first = failures[0]
         return CheckResult(exercise.id, exercise.lesson, False, f"{first['test']}: {first.get('detail', '')}")
     if not ran:
-        why = report.get("error") or f"pytest exit status {report['exitstatus']}"
+        collection = [r["detail"] for r in report["results"] if r["when"] == "collect"]
+        why = (collection[:1] or [report.get("error") or f"pytest exit status {report['exitstatus']}"])[0]
         return CheckResult(exercise.id, exercise.lesson, False, f"no grading test ran ({why})")
     return CheckResult(exercise.id, exercise.lesson, True, f"{len(ran)} tests")
 
 
 def run_checks(root: Path = HOME, exercises: Sequence[Exercise] = EXERCISES,
-               only: str | None = None) -> list[CheckResult]:
-    """Grade every exercise (or only ``only``), in table order, in one pytest run over their tests."""
-    chosen = [e for e in exercises if only in (None, e.id)]
-    if only is not None and not chosen:
-        raise ExerciseError(f"no exercise {only!r}; the exercises are: {[e.id for e in exercises]}")
+               only: str | Sequence[str] | None = None) -> list[CheckResult]:
+    """Grade every exercise (or only the one or ones named), in table order, in one pytest run over their tests."""
+    wanted = None if only is None else {only} if isinstance(only, str) else set(only)
+    if wanted is not None and (unknown := sorted(wanted - {e.id for e in exercises})):
+        raise ExerciseError(f"no exercise {unknown[0]!r}; the exercises are: {[e.id for e in exercises]}")
+    chosen = [e for e in exercises if wanted is None or e.id in wanted]
     if not chosen:
         return []
-    report = _grading_run(Path(root).resolve(), list(dict.fromkeys(t for e in chosen for t in e.tests)))
+    (report,) = _grading_runs([Grading(Path(root).resolve(), _tests_of(chosen))])
     return [_result(exercise, report) for exercise in chosen]
+
+
+def _tests_of(exercises: Sequence[Exercise]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(test for exercise in exercises for test in exercise.tests))
 
 
 def self_test(root: Path = HOME, exercises: Sequence[Exercise] = EXERCISES) -> list[str]:
     """What CI proves: in a fresh copy every check fails, in ``root`` every one passes, and putting one
     exercise's blocks back (with those of its prerequisites) makes exactly those checks pass; an exercise with
-    prerequisites still fails when they stay blank. Returns the problems found (empty when all holds)."""
+    prerequisites still fails when they stay blank. Returns the problems found (empty when all holds).
+
+    All the gradings run in one helper process (runner.py), which forks a child for each version."""
     root = Path(root).resolve()
-    problems = [f"{r.id}: fails with the solutions in place: {r.detail}" for r in run_checks(root, exercises)
-                if not r.passed]
+    tests = _tests_of(exercises)
+    lessons = {e.id: e.lesson for e in exercises}
     with tempfile.TemporaryDirectory(prefix="minipretrain-selftest-") as scratch:
         copy = Path(scratch) / "student"
         per_file = blocks_per_file(write_student_copy(root, copy, exercises))
-        problems += [f"{r.id}: passes in the student copy" for r in run_checks(copy, exercises) if r.passed]
-        lessons = {e.id: e.lesson for e in exercises}
+        trials = []  # (what is solved, which checks must then pass)
         for exercise in exercises:
             needed = prerequisites_of(exercise.id, exercises)
-            trials = [({exercise.id} | needed, {exercise.id} | needed)]
+            trials.append(({exercise.id} | needed, {exercise.id} | needed))
             if needed:
                 trials.append(({exercise.id}, set()))
-            for solved, expected in trials:
-                touched = {name for name, blocks in per_file.items() if any(b.id in solved for b in blocks)}
-                for name in touched:
-                    (copy / name).write_text(render(root, name, per_file[name], lessons, solved), encoding="utf-8")
-                passing = {r.id for r in run_checks(copy, exercises) if r.passed}
-                for name in touched:
-                    (copy / name).write_text(render(root, name, per_file[name], lessons), encoding="utf-8")
-                if passing != expected:
-                    problems.append(f"{exercise.id}: with the blocks of {sorted(solved)} back, these checks pass: "
-                                    f"{sorted(passing)} (expected {sorted(expected)})")
+        runs = [Grading(root, tests), Grading(copy, tests)]
+        for solved, _ in trials:
+            runs.append(Grading(copy, tests, {name: render(root, name, blocks, lessons, solved)
+                                              for name, blocks in per_file.items()
+                                              if any(b.id in solved for b in blocks)}))
+        original, blank, *variants = [[_result(e, report) for e in exercises] for report in _grading_runs(runs)]
+    problems = [f"{r.id}: fails with the solutions in place: {r.detail}" for r in original if not r.passed]
+    problems += [f"{r.id}: passes in the student copy" for r in blank if r.passed]
+    for (solved, expected), results in zip(trials, variants):
+        passing = {r.id for r in results if r.passed}
+        if passing != expected:
+            problems.append(f"{'+'.join(sorted(solved))}: with the blocks of {sorted(solved)} back, these checks "
+                            f"pass: {sorted(passing)} (expected {sorted(expected)})")
     return problems
 
 
@@ -313,8 +338,9 @@ def format_table(results: Sequence[CheckResult]) -> str:
     return "\n".join([header, *(r.row() for r in results), f"{passed}/{len(results)} passed"])
 
 
-def check(exercise_id: str, root: Path = HOME, exercises: Sequence[Exercise] = EXERCISES) -> CheckResult:
-    """The lessons' last cell: grade one exercise and print its row."""
-    (result,) = run_checks(root, exercises, only=exercise_id)
-    print(format_table([result]))
-    return result
+def check(*exercise_ids: str, root: Path = HOME, exercises: Sequence[Exercise] = EXERCISES) -> list[CheckResult]:
+    """The lessons' last cell: grade the lesson's exercises (in the checkout this module came from, the
+    original or a student copy) and print their rows. It never raises on a failure: the table says what to fix."""
+    results = run_checks(root, exercises, only=exercise_ids)
+    print(format_table(results))
+    return results
