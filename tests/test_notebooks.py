@@ -2,6 +2,7 @@
 notebooks/ itself as a student's Jupyter would, and leave no file behind there or anywhere in the repository."""
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -53,3 +54,16 @@ def test_lessons_are_committed_without_outputs() -> None:
     with_outputs = [p.name for p in NOTEBOOKS
                     if any(c.get("outputs") for c in nbformat.read(p, as_version=4).cells if c.cell_type == "code")]
     assert not with_outputs, f"clear the outputs of {with_outputs} before committing"
+
+
+def test_every_lesson_with_an_exercise_ends_by_checking_it() -> None:
+    catalog = pytest.importorskip("minipretrain.course.catalog")
+    by_lesson: dict[int, set[str]] = {}
+    for exercise in catalog.EXERCISES:
+        by_lesson.setdefault(exercise.lesson, set()).add(exercise.id)
+    for number, ids in sorted(by_lesson.items()):
+        (path,) = [p for p in NOTEBOOKS if int(p.name.split("_")[0]) == number]
+        last = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"][-1].source
+        assert "from minipretrain.course import check" in last and "check(" in last, f"{path.name} ends without check()"
+        named = set(re.findall(r'"([a-z0-9-]+)"', last.split("check(", 1)[1]))
+        assert named == ids, f"{path.name} checks {sorted(named)}, its exercises are {sorted(ids)}"
