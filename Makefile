@@ -12,6 +12,10 @@ EXTRAS ?= dev,mpi
 STAMP  := $(VENV)/.installed-$(EXTRAS)
 comma  := ,
 EXTRAS_WITHOUT_MPI := $(subst $(comma)mpi,,$(subst mpi$(comma),,$(EXTRAS)))
+# The course: where `make exercises` writes the student copy, and which exercise `make check EX=...` grades.
+EXERCISES_DIR ?= student
+EX ?=
+BUG ?=
 # One BLAS thread by default: on a 2-core machine a second thread gains little for these small matrices and
 # loses several times over as soon as anything else runs (measured: 137 vs 735 ms per baby-GPT step with a
 # load of 3). `make train-clm OPENBLAS_NUM_THREADS=2` overrides it.
@@ -25,7 +29,8 @@ MPIEXEC_ARGS ?=
 LAUNCH = $(PY) -m minipretrain.distributed.launch --nproc $(NPROC) --mpiexec-args "$(MPIEXEC_ARGS)" --
 
 .PHONY: help install test test-fast train-clm train-mlm train-t5 train-electra sample data bench bench-gpu experiments \
-        exp-clm-vs-mlm exp-scaling exp-data-quality exp-learning-curves clean
+        exp-clm-vs-mlm exp-scaling exp-data-quality exp-learning-curves clean \
+        lessons exercises check check-selftest bugs bug
 
 help:
 	@echo "make train-clm       train nanoGPT's baby GPT on character-level Tiny Shakespeare, then sample"
@@ -38,6 +43,10 @@ help:
 	@echo "make experiments     the four research experiments (writes docs/results/)"
 	@echo "make data            fetch the default corpora into data/"
 	@echo "make install         create .venv and install minipretrain with its dev and mpi extras (EXTRAS=dev,mpi,reference adds torch and transformers)"
+	@echo "make lessons         install JupyterLab into .venv and open the course in notebooks/"
+	@echo "make exercises       write the student copy (EXERCISES_DIR=student) with every exercise blanked"
+	@echo "make check [EX=id]   grade the exercises (here or in the student copy) and print a table"
+	@echo "make bugs            verify that every seeded bug is caught by a test; make bug BUG=id plants one"
 	@echo "pass extra options with ARGS=\"--set training.max_steps=200\"; NPROC=1 trains in one process (default: all cores)"
 
 install: $(STAMP)
@@ -102,6 +111,27 @@ exp-data-quality: install
 
 exp-learning-curves: install
 	$(LAUNCH) experiment learning-curves $(ARGS)
+
+# The course. JupyterLab is installed on demand: the lessons run under the test suite without it.
+lessons: install
+	$(PY) -m pip install -q jupyterlab
+	$(PY) -m jupyterlab notebooks
+
+exercises: install
+	$(PY) -m minipretrain.course exercises --dest $(EXERCISES_DIR)
+
+check: install
+	$(PY) -m minipretrain.course check --ex "$(EX)"
+
+# CI: every check fails in a fresh copy, passes here, and putting one block back makes exactly its own pass.
+check-selftest: install
+	$(PY) -m minipretrain.course selftest
+
+bugs: install
+	$(PY) -m minipretrain.course bugs --bug "$(BUG)"
+
+bug: install
+	$(PY) -m minipretrain.course bugs --bug "$(BUG)" --plant $(EXERCISES_DIR)-bug-$(BUG)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage htmlcov

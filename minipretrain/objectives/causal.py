@@ -41,8 +41,10 @@ class CausalLanguageModeling(Objective):
         ``rng`` is unused (the objective is deterministic) and accepted for the shared interface.
         """
         ids, attention_mask = self._check_batch(batch, min_length=2)
+        # >>> exercise: clm-shift
         input_ids = ids[:, :-1].copy()
         input_mask = attention_mask[:, :-1].copy()
         has_target = input_mask & attention_mask[:, 1:]
         labels = np.where(has_target, ids[:, 1:], IGNORE_INDEX).astype(np.int64)
+        # <<< exercise
         return PreparedBatch(input_ids=input_ids, attention_mask=input_mask, labels=labels)

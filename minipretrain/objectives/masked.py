@@ -92,6 +92,7 @@ class MaskedLanguageModeling(Objective):
         # end-of-text inside a window, say): BERT never masks a special token.
         candidates = attention_mask & ~special_mask & ~np.isin(original, self.special_ids)
 
+        # >>> exercise: mlm-masking
         selected = candidates & (rng.random(original.shape) < self.mask_prob)
         # One more uniform u per position decides what a selected token becomes:
         # u < q_mask → [MASK];  q_mask ≤ u < q_mask + q_random → random token;  otherwise unchanged.
@@ -105,6 +106,7 @@ class MaskedLanguageModeling(Objective):
         if num_random:
             input_ids[to_random] = self.replacement_ids[rng.integers(0, self.replacement_ids.size, size=num_random)]
         labels = np.where(selected, original, IGNORE_INDEX).astype(np.int64)
+        # <<< exercise
         token_type_ids = getattr(batch, "token_type_ids", None)
         token_type_ids = (np.zeros(original.shape, np.int64) if token_type_ids is None
                           else np.asarray(token_type_ids, dtype=np.int64))

@@ -10,6 +10,7 @@ def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
     Broadcasting copies an input along new leading axes and along axes of size 1, so its gradient is the
     sum of the upstream gradient over exactly those axes.
     """
+    # >>> exercise: unbroadcast
     if grad.shape == shape:
         return grad
     extra = grad.ndim - len(shape)
@@ -19,6 +20,7 @@ def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
     if stretched:
         grad = grad.sum(axis=stretched, keepdims=True)
     return grad
+    # <<< exercise
 
 
 def expand_reduced(grad: Any, shape: tuple[int, ...], axis: Any, keepdims: bool) -> Any:

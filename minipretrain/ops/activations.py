@@ -50,6 +50,7 @@ class GeluTanh(Function):
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[Any]:
         x, s = ctx.saved
+        # >>> exercise: gelu-backward
         # In place, as the forward: term 2 first (two temporaries), then term 1, then the chain rule.
         derivative = x * x
         derivative *= 2 * 3 * 0.044715 * _SQRT_2_OVER_PI
@@ -61,6 +62,7 @@ class GeluTanh(Function):
         derivative += s  # + term 1
         derivative *= grad  # chain rule: dL/dx = dy/dx · dL/dy
         return (derivative,)
+        # <<< exercise
 
 
 def _overflow_to_infinity(xp: Any) -> Any:
@@ -83,8 +85,10 @@ class GeluErf(Function):
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[Any]:
         x, cdf = ctx.saved
+        # >>> exercise: gelu-backward
         pdf = array_module(x).exp(-0.5 * x * x) * _INV_SQRT_2PI  # φ(x) = Φ'(x)
         return (grad * (cdf + x * pdf),)  # term 1 + term 2
+        # <<< exercise
 
 
 def gelu(x: Any, approximate: str = "tanh") -> Any:

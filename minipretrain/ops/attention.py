@@ -97,6 +97,7 @@ class ScaledDotProductAttention(Function):
     def backward(ctx: Context, grad: Any) -> tuple[Any, Any, Any, None]:
         scaled_q, k, v, probs, keep = ctx.saved
         xp = array_module(probs)
+        # >>> exercise: attention-backward
         scale = scaled_q.dtype.type(ctx.scale)
         dropped = probs if keep is None else probs * keep
         # from (5) O = P̃ v
@@ -119,6 +120,7 @@ class ScaledDotProductAttention(Function):
         grad_q *= scale
         grad_k = grad_scores.swapaxes(-1, -2) @ scaled_q
         return grad_q, grad_k, grad_v, None
+        # <<< exercise
 
 
 def scaled_dot_product_attention(q: Any, k: Any, v: Any, causal: bool = False, key_padding_mask: Any = None,

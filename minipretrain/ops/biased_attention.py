@@ -45,7 +45,7 @@ class BiasedAttention(Function):
         allowed = attention_mask(xp, q.shape[-2], k.shape[-2], causal, padding)
         probs = masked_softmax(scores, allowed)                                    # (2), (3)
         keep = keep_mask(probs.shape, dropout_p, rng, probs.dtype) if dropout_p > 0.0 else None
-        dropped = probs if keep is None else probs * keep                          # (4)
+        dropped = probs * keep if keep is not None else probs                          # (4)
         ctx.save_for_backward(q, k, v, probs, keep)
         ctx.scale = scale
         ctx.bias_shape = None if bias is None else bias.shape
@@ -54,6 +54,7 @@ class BiasedAttention(Function):
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[Any, Any, Any, Any, None]:
         q, k, v, probs, keep = ctx.saved
+        # >>> exercise: attention-backward
         dropped = probs if keep is None else probs * keep
         # (5) O = P̃ v:  dv = P̃ᵀ dO,  dP̃ = dO vᵀ
         grad_v = dropped.swapaxes(-1, -2) @ grad if ctx.needs_input_grad[2] else None
@@ -79,6 +80,7 @@ class BiasedAttention(Function):
         if ctx.bias_shape is not None and ctx.needs_input_grad[3]:
             grad_bias = unbroadcast(grad_scores, ctx.bias_shape)
         return grad_q, grad_k, grad_v, grad_bias, None
+        # <<< exercise
 
 
 def biased_attention(q: Any, k: Any, v: Any, bias: Any = None, causal: bool = False, key_padding_mask: Any = None,

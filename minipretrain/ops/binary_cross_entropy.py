@@ -53,7 +53,7 @@ class BinaryCrossEntropyWithLogits(Function):
         grad_logits = (stable_sigmoid(logits) - targets) * weight
         # the reduction: "sum" passes dL/dℓ on to every position, "mean" divides it by the count
         grad_logits *= grad if ctx.reduction != "mean" else grad / ctx.count
-        return grad_logits, None, None
+        return (grad_logits, None, None)
 
 
 def binary_cross_entropy_with_logits(logits: Any, targets: Any, mask: Any = None, reduction: str = "mean") -> Any:

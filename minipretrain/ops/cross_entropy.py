@@ -56,6 +56,7 @@ class CrossEntropy(Function):
         probs, targets, valid = ctx.saved
         reduction, count = ctx.reduction, ctx.count
         xp = array_module(probs)
+        # >>> exercise: cross-entropy-backward
         # dℓₙ/dzₙ = softmax(zₙ) (from log S in (4), through (3)-(2)-(1))  -  onehot(tₙ) (from -c[t] in (4));
         # the max in (1) shifts both terms alike and cancels. A copy, so a retained graph can run backward again.
         grad_logits = probs.copy()
@@ -67,6 +68,7 @@ class CrossEntropy(Function):
             weight = valid * (grad / count if reduction == "mean" else grad)
         grad_logits *= weight.astype(grad_logits.dtype)[:, None]
         return grad_logits, None
+        # <<< exercise
 
 
 def cross_entropy(logits: Any, targets: Any, ignore_index: int = IGNORE_INDEX, reduction: str = "mean") -> Any:

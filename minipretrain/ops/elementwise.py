@@ -26,9 +26,11 @@ class Add(Function):
 
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[Any, Any]:
+        # >>> exercise: add-backward
         grad_a = unbroadcast(grad, ctx.a_shape) if ctx.needs_input_grad[0] else None
         grad_b = unbroadcast(grad, ctx.b_shape) if ctx.needs_input_grad[1] else None
         return grad_a, grad_b
+        # <<< exercise
 
 
 def add(a: Any, b: Any) -> Any:
@@ -48,9 +50,11 @@ class Sub(Function):
 
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[Any, Any]:
+        # >>> exercise: add-backward
         grad_a = unbroadcast(grad, ctx.a_shape) if ctx.needs_input_grad[0] else None
         grad_b = unbroadcast(-grad, ctx.b_shape) if ctx.needs_input_grad[1] else None
         return grad_a, grad_b
+        # <<< exercise
 
 
 def sub(a: Any, b: Any) -> Any:
@@ -71,9 +75,11 @@ class Mul(Function):
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[Any, Any]:
         a, b = ctx.saved
+        # >>> exercise: mul-backward
         grad_a = unbroadcast(grad * b, a.shape) if ctx.needs_input_grad[0] else None
         grad_b = unbroadcast(grad * a, b.shape) if ctx.needs_input_grad[1] else None
         return grad_a, grad_b
+        # <<< exercise
 
 
 def mul(a: Any, b: Any) -> Any:

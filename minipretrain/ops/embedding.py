@@ -33,6 +33,7 @@ class Embedding(Function):
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[Any, None]:
         (ids,) = ctx.saved
+        # >>> exercise: embedding-backward
         vocab, dim = ctx.weight_shape
         xp = array_module(grad)
         flat_ids, rows = ids.reshape(-1), grad.reshape(-1, dim)
@@ -44,6 +45,7 @@ class Embedding(Function):
         grad_weight = xp.zeros((vocab, dim), dtype=ctx.dtype)
         scatter_add(grad_weight, flat_ids, rows)
         return grad_weight, None
+        # <<< exercise
 
 
 def embedding(weight: Any, ids: Any) -> Any:

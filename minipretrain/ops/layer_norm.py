@@ -51,6 +51,7 @@ class LayerNorm(Function):
     def backward(ctx: Context, grad: Any) -> tuple[Any, Any, Any]:
         x_hat, rstd, weight, by_mean = ctx.saved
         xp = array_module(grad)
+        # >>> exercise: layer-norm-backward
         dy = grad.reshape(x_hat.shape)
         scratch = xp.empty_like(x_hat)
         # (5) y = x̂·γ + β: dγ = Σ dy·x̂ and dβ = Σ dy over the rows (vector-matrix products); dx̂ = dy·γ
@@ -69,6 +70,7 @@ class LayerNorm(Function):
             g *= rstd  # term 1, g·r: the direct path through (4); the other two terms are scaled by r as well
             grad_x = g.reshape(grad.shape)
         return grad_x, grad_weight, grad_bias
+        # <<< exercise
 
 
 def layer_norm(x: Any, weight: Any = None, bias: Any = None, eps: float = 1e-5) -> Any:

@@ -31,6 +31,7 @@ class MatMul(Function):
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[Any, Any]:
         a, b = ctx.saved
+        # >>> exercise: matmul-backward
         if b.ndim == 2 and a.ndim > 2:
             grad_rows = grad.reshape(-1, grad.shape[-1])
             grad_a = (grad_rows @ b.T).reshape(a.shape) if ctx.needs_input_grad[0] else None
@@ -39,6 +40,7 @@ class MatMul(Function):
         grad_a = unbroadcast(grad @ b.swapaxes(-1, -2), a.shape) if ctx.needs_input_grad[0] else None
         grad_b = unbroadcast(a.swapaxes(-1, -2) @ grad, b.shape) if ctx.needs_input_grad[1] else None
         return grad_a, grad_b
+        # <<< exercise
 
 
 def matmul(a: Any, b: Any) -> Any:

@@ -41,8 +41,10 @@ class Softmax(Function):
     @staticmethod
     def backward(ctx: Context, grad: Any) -> tuple[Any]:
         (p,) = ctx.saved
+        # >>> exercise: softmax-backward
         # dx = p ⊙ g (1)  -  p ⊙ Σⱼ gⱼpⱼ (2), both from the Jacobian of p = exp(x) / Σ exp(x)
         return (p * (grad - (grad * p).sum(axis=ctx.axis, keepdims=True)),)
+        # <<< exercise
 
 
 class LogSoftmax(Function):

@@ -57,6 +57,7 @@ class AdamW(Optimizer):
             state["exp_avg_sq"] = xp.zeros_like(param.data)
         exp_avg, exp_avg_sq, step = state["exp_avg"], state["exp_avg_sq"], state["step"]
 
+        # >>> exercise: adamw-update
         if weight_decay:
             param.data *= 1.0 - lr * weight_decay
         exp_avg *= beta1
@@ -70,3 +71,4 @@ class AdamW(Optimizer):
         denominator /= math.sqrt(bias_correction2)
         denominator += eps
         param.data -= (lr / bias_correction1) * (exp_avg / denominator)
+        # <<< exercise

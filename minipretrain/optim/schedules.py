@@ -34,12 +34,14 @@ def warmup_cosine_lr(step: int, *, max_lr: float, min_lr: float, warmup_steps: i
         raise ValueError(f"need 0 <= warmup_steps <= max_steps, got warmup_steps={warmup_steps}, max_steps={max_steps}")
     if not 0.0 <= min_lr <= max_lr:
         raise ValueError(f"need 0 <= min_lr <= max_lr, got min_lr={min_lr}, max_lr={max_lr}")
+    # >>> exercise: cosine-schedule
     if step < warmup_steps:
         return max_lr * (step + 1) / warmup_steps
     if step >= max_steps:  # also covers warmup_steps == max_steps (no decay phase to divide by)
         return min_lr
     progress = (step - warmup_steps) / (max_steps - warmup_steps)
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (max_lr - min_lr)
+    # <<< exercise
 
 
 def constant_lr(step: int, *, lr: float) -> float:

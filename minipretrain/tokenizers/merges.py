@@ -22,6 +22,7 @@ Pair = tuple[int, int]
 
 def merge_pair(symbols: Sequence[int], pair: Pair, new_id: int) -> list[int]:
     """Replace non-overlapping occurrences of ``pair`` in ``symbols`` by ``new_id``, left to right."""
+    # >>> exercise: bpe-merge-step
     left, right = pair
     merged: list[int] = []
     index, length = 0, len(symbols)
@@ -33,6 +34,7 @@ def merge_pair(symbols: Sequence[int], pair: Pair, new_id: int) -> list[int]:
             merged.append(symbols[index])
             index += 1
     return merged
+    # <<< exercise
 
 
 def learn_merges(word_counts: Mapping[tuple[int, ...], int], num_merges: int, first_new_id: int) -> list[Pair]:
