@@ -91,7 +91,7 @@ def test_a_hugging_face_config_with_invalid_json_or_a_missing_key(tmp_path, data
     folder = hf_folder(tmp_path, data)
     config = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text('{"model_type": "gpt2", ')
-    with pytest.raises(HFCheckpointError, match=r"config.json is not valid JSON \(line 1"):
+    with pytest.raises(HFCheckpointError, match=r"config.json is not valid JSON \(.*line 1 column"):
         load_hf_checkpoint(folder)
     (folder / "config.json").write_text("[1, 2]")
     with pytest.raises(HFCheckpointError, match=r"config.json holds a list, not a JSON object"):

@@ -119,7 +119,7 @@ def test_a_tokenizer_of_another_kind_in_a_run_is_named(trained) -> None:
     from minipretrain.tokenizers import TextTokenizer
 
     _, run_dir = trained
-    TextTokenizer(vocab_size=260).train("abcdef " * 50).save(run_dir / "tokenizer.json")
+    TextTokenizer(vocab_size=300).train("abcdef " * 50).save(run_dir / "tokenizer.json")
     with pytest.raises(CheckpointError, match="'bpe' tokenizer.*'char' tokenizer"):
         load_run(run_dir)
 
