@@ -310,11 +310,13 @@ class PreTrainer:
         check_tokenizer_matches(state, getattr(self.objective, "tokenizer", None), path)  # the root cause first
         mine = self._identity()
         for key in ("model_kind", "model_config", "objective"):
-            if _normalise(state.get(key)) != _normalise(mine[key]):
-                raise CheckpointError(
-                    f"{path} was saved with {key} = {state.get(key)!r}, but this trainer has {mine[key]!r}; "
-                    "it belongs to another run"
-                )
+            saved, here = _normalise(state.get(key)), _normalise(mine[key])
+            if saved != here:
+                if isinstance(saved, dict) and isinstance(here, dict):  # name only what differs
+                    keys = sorted(k for k in saved.keys() | here.keys() if saved.get(k) != here.get(k))
+                    saved, here = ({k: d.get(k) for k in keys} for d in (saved, here))
+                raise CheckpointError(f"{path} was saved with {key} {saved!r}, but this trainer has {here!r}; it "
+                                      "belongs to another run (resume it with the settings it was trained with)")
         if int(state["step"]) > self.config.max_steps:
             raise CheckpointError(f"{path} is at step {state['step']}, beyond max_steps = {self.config.max_steps}: "
                                   f"a resumed run cannot go back; set training.max_steps above {state['step']}")
