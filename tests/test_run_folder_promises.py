@@ -214,3 +214,15 @@ def test_eval_after_a_refused_command_gives_the_same_loss(trained, capsys) -> No
     assert code == 0, err
     assert json.loads(second)["loss"] == json.loads(first)["loss"]
     assert np.isfinite(json.loads(first)["loss"])
+
+
+def test_a_run_folder_is_written_by_one_process_at_a_time(tmp_path) -> None:
+    from minipretrain.training.run_folder import RunFolderError, claim_run_folder
+
+    run_dir = tmp_path / "run"
+    with claim_run_folder(run_dir, resume=False, overwrite=False):
+        with pytest.raises(RunFolderError, match="another process is writing"):
+            with claim_run_folder(run_dir, resume=False, overwrite=False):
+                pass  # pragma: no cover - refused
+    with claim_run_folder(run_dir, resume=False, overwrite=False):  # released when the first run ended
+        pass
