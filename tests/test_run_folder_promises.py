@@ -226,3 +226,26 @@ def test_a_run_folder_is_written_by_one_process_at_a_time(tmp_path) -> None:
                 pass  # pragma: no cover - refused
     with claim_run_folder(run_dir, resume=False, overwrite=False):  # released when the first run ended
         pass
+
+
+def test_a_run_whose_checkpoint_cannot_fit_is_refused_before_training(corpus, tmp_path, capsys, monkeypatch) -> None:
+    import shutil
+
+    import minipretrain.training.run_folder as run_folder
+
+    config = write_config(tmp_path / "tiny.toml", corpus)
+    monkeypatch.setattr(run_folder.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9, 1000))
+    line = one_line_error(*train(capsys, config, tmp_path / "run")[::2])
+    assert "needs about" in line and "MB are free" in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_missing_gpu_is_one_line(corpus, tmp_path, capsys) -> None:
+    from minipretrain.backend import cupy_available
+
+    if cupy_available():
+        pytest.skip("this machine has a GPU")
+    config = write_config(tmp_path / "tiny.toml", corpus)
+    line = one_line_error(*train(capsys, config, tmp_path / "run", "--device", "cuda")[::2])
+    assert "cuda" in line and "cpu" in line
+    assert not (tmp_path / "run").exists()

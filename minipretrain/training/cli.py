@@ -30,7 +30,7 @@ from ..cli import INTERRUPTED_EXIT
 from ..errors import ModelKindError
 from .config import ConfigError, load_config
 from .recipe import build_datasets, build_objective, build_run, load_run, run_dir_for
-from .run_folder import check_run_folder, claim_run_folder, write_run_files
+from .run_folder import check_free_space, check_run_folder, claim_run_folder, write_run_files
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -70,6 +70,8 @@ def _train_run(args: argparse.Namespace, config: dict[str, Any], comm: Any) -> i
         if trainer.step >= trainer.config.max_steps:
             raise ConfigError(f"{run_dir} is already at step {trainer.step} = training.max_steps: nothing to train; "
                               f"raise it (--set training.max_steps={2 * trainer.step}) to continue")
+    if comm.is_main:  # weights and AdamW's two moments: what each checkpoint holds, give or take the metadata
+        check_free_space(run_dir, 3 * sum(p.data.nbytes for p in run.model.parameters()))
     with claim_run_folder(run_dir, args.resume, args.overwrite) if comm.is_main else nullcontext():
         if comm.is_main:
             write_run_files(run_dir, config, run.tokenizer)

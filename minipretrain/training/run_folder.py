@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,6 +47,15 @@ def check_run_folder(run_dir: Path, resume: bool, overwrite: bool) -> None:
     if present and not (resume or overwrite):
         raise RunFolderError(f"{run_dir} already holds a run ({', '.join(present)}): continue it with --resume, "
                              "replace it with --overwrite, or choose another --run-dir")
+
+
+def check_free_space(run_dir: Path, checkpoint_bytes: int) -> None:
+    """Refuse to start a run whose checkpoint would not fit on the disk (better now than after the training)."""
+    existing = next((p for p in (run_dir, *run_dir.parents) if p.exists()), Path("."))
+    free = shutil.disk_usage(existing).free
+    if free < checkpoint_bytes:
+        raise RunFolderError(f"{run_dir}: a checkpoint of this run needs about {checkpoint_bytes / 1e6:.1f} MB, "
+                             f"but only {free / 1e6:.1f} MB are free on that disk; free some space first")
 
 
 @contextmanager
