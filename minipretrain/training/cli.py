@@ -76,6 +76,10 @@ def _train_run(args: argparse.Namespace, config: dict[str, Any], comm: Any) -> i
         if comm.is_main:
             write_run_files(run_dir, config, run.tokenizer)
         result = trainer.train()
+    if result.stopped_early:  # Ctrl-C: the checkpoint is saved; exit at once, with the code scripts can tell apart
+        say(f"\nstopped at step {trainer.step} ({result.stopped_early}); the checkpoint is saved: continue with "
+            "--resume")
+        return INTERRUPTED_EXIT
     wall = time.perf_counter() - started
     last = result.evaluations[-1] if result.evaluations else trainer.evaluate()  # every rank takes part
     rates = [r["tokens_per_s"] for r in trainer.history[len(trainer.history) // 10:]]
@@ -88,9 +92,6 @@ def _train_run(args: argparse.Namespace, config: dict[str, Any], comm: Any) -> i
     perplexity = (f"perplexity {last['val_perplexity']:.3f}, " if run.objective.loss_is_cross_entropy else "")
     say(f"final train loss {result.final_loss:.4f}; validation loss {last['val_loss']:.4f}, {perplexity}"
         f"accuracy {last['val_accuracy']:.4f}")
-    if result.stopped_early:
-        say(f"stopped early ({result.stopped_early}); resume with --resume")
-        return INTERRUPTED_EXIT
     if run.objective.name == "clm" and not args.no_yardsticks and comm.is_main:
         _show_yardsticks(config, last["val_loss"])
     if not args.no_sample and comm.is_main and hasattr(run.objective, "examples"):
