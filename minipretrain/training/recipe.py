@@ -145,19 +145,22 @@ def build_run(config: dict[str, Any]) -> Run:
     from .schema import check_config
 
     check_config(config)
+    check_windows_fit(config)  # before the (possibly long) tokenizer training
     tokenizer = build_objective_tokenizer(config, build_tokenizer(config["data"]))
     train, validation = build_datasets(config["data"], tokenizer, config["objective"].get("name", "clm"))
     model = build_model(config, tokenizer.vocab_size)
-    check_windows_fit(config, model)
     objective = build_objective(config, model, tokenizer)
     return Run(config=config, tokenizer=tokenizer, train_dataset=train, val_dataset=validation, model=model,
                objective=objective)
 
 
-def check_windows_fit(config: dict[str, Any], model: Any) -> None:
+def check_windows_fit(config: dict[str, Any]) -> None:
     """Refuse ``[data] seq_len`` longer than the model's longest sequence (its learned positions)."""
+    from ..models import PRESETS
+
     seq_len = DataConfig(**config["data"]).seq_len
-    block_size = model.config.block_size
+    name, options = model_options(config)
+    block_size = options.get("block_size", PRESETS[name].block_size if name in PRESETS else seq_len)
     if seq_len > block_size:
         preset = config["model"].get("preset")
         source = f"preset {preset!r}" if preset and "block_size" not in config["model"] else "[model]"
