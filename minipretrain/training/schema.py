@@ -85,9 +85,18 @@ def _model_fields(table: Mapping[str, Any]) -> dict[str, Any]:
     kind = PRESETS[preset].kind if preset is not None else table.get("kind", "gpt")
     if kind not in MODEL_KINDS:
         raise ConfigError(f"unknown model.kind {kind!r}; registered kinds: {', '.join(MODEL_KINDS)}")
-    fields = _dataclass_fields(MODEL_KINDS[kind].config_class)
+    model_kind = MODEL_KINDS[kind]
+    if getattr(model_kind, "config_from_sizes", None) is not None:
+        # a kind whose config is built by its own function checks its options itself (create_model)
+        return {"kind": str, "preset": str, "block_size": int, **{key: Any for key in table}}
+    fields = _dataclass_fields(model_kind.config_class)
     fields.pop("vocab_size")  # the tokenizer's
-    return {"kind": str, "preset": str, "block_size": int, **fields}
+    # the shared size names (block_size, and n_embd etc. for a kind that renames them) stand for the kind's own
+    renames = {"block_size": model_kind.block_size_field, **getattr(model_kind, "renames", {})}
+    for shared, own in renames.items():
+        if own in fields:
+            fields[shared] = fields[own]
+    return {"kind": str, "preset": str, **fields}
 
 
 def _objective_fields(table: Mapping[str, Any]) -> dict[str, Any]:
@@ -100,8 +109,10 @@ def _objective_fields(table: Mapping[str, Any]) -> dict[str, Any]:
                           f" (objectives: {', '.join(OBJECTIVES)})")
     init = OBJECTIVES[name].__init__
     hints = typing.get_type_hints(init)
+    # the options are the constructor's keyword arguments with defaults; the models and the tokenizer come
+    # from the run itself
     parameters = [p for p in inspect.signature(init).parameters.values()
-                  if p.name not in ("self", "model", "tokenizer")
+                  if p.default is not p.empty and p.name != "tokenizer"
                   and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     return {"name": str, **{p.name: hints.get(p.name, Any) for p in parameters}}
 
