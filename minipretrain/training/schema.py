@@ -1,6 +1,6 @@
 """What each table of a run config may hold, read from the code that consumes it, and the check of a config.
 
-* ``[training]``: the fields of :class:`~minipretrain.training.trainer.TrainingConfig` (plus ``device``);
+* ``[training]``: the fields of :class:`~minipretrain.training.config.TrainingConfig` (plus ``device``);
 * ``[data]``: the fields of :class:`~minipretrain.training.recipe.DataConfig`;
 * ``[model]``: ``kind`` or ``preset``, ``block_size``, and the fields of the kind's config dataclass
   (``GPTConfig``, ``BERTConfig``, any registered kind);
@@ -22,7 +22,7 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .config import SECTIONS, ConfigError
+from .config import SECTIONS, ConfigError, TrainingConfig
 
 Origin = Callable[[str], str]
 _ANYWHERE: Origin = lambda dotted: ""  # noqa: E731 - the default: no file or override to point at
@@ -59,7 +59,6 @@ def known_keys(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """``{"top" | section: {key: type annotation}}`` for this config (the model and objective tables depend
     on the chosen kind and objective name)."""
     from .recipe import DataConfig
-    from .trainer import TrainingConfig
 
     training = _dataclass_fields(TrainingConfig)
     training["device"] = typing.Optional[str]
@@ -199,8 +198,6 @@ def _check_preset(table: Mapping[str, Any], origin: Origin) -> None:
 
 def _check_training_values(table: Mapping[str, Any]) -> None:
     """The trainer's own range checks (warmup within max_steps, positive rates...), before anything runs."""
-    from .trainer import TrainingConfig
-
     options = {k: v for k, v in table.items() if k != "device"}
     try:
         TrainingConfig(**options).validate()
