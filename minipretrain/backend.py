@@ -19,10 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from .errors import MinipretrainError
+
 DEVICES = ("cpu", "cuda")
 
 
-class DeviceError(RuntimeError):
+class DeviceError(MinipretrainError, RuntimeError):
     """A device was asked for that cannot be used here, or arrays from two devices were mixed."""
 
 

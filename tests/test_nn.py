@@ -52,7 +52,7 @@ def test_train_eval_reach_every_module():
 
 def test_zero_grad_clears_every_gradient():
     model = TwoLayers()
-    model(mp.tensor(np.ones((2, 3)))).sum().backward()
+    model(mp.tensor(np.ones((2, 3), np.float32))).sum().backward()
     assert all(p.grad is not None for p in model.parameters())
     model.zero_grad()
     assert all(p.grad is None for p in model.parameters())
@@ -98,7 +98,7 @@ def test_dropout_is_seeded_and_off_in_eval():
 
 def test_state_dict_round_trip():
     source, target = TwoLayers(seed=0), TwoLayers(seed=1)
-    x = mp.tensor(np.random.default_rng(0).standard_normal((2, 3)))
+    x = mp.tensor(np.random.default_rng(0).standard_normal((2, 3), np.float32))
     source.eval(), target.eval()
     target.load_state_dict(source.state_dict())
     np.testing.assert_array_equal(target(x).numpy(), source(x).numpy())

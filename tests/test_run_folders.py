@@ -60,7 +60,7 @@ def test_a_preset_run_with_another_seq_len_samples_evaluates_and_fills_masks(
     config_path = write_config(tmp_path, corpus_file, preset, objective)
     run_dir = tmp_path / "run"
     assert main(["train", "--config", str(config_path), "--run-dir", str(run_dir), "--no-progress",
-                 "--no-sample"]) == 0
+                 "--no-sample", "--no-yardsticks"]) == 0
     trained = build_run(load_config(config_path, [])).model
     _, _, loaded = load_run(run_dir)
     assert loaded.config == trained.config

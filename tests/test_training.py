@@ -231,6 +231,12 @@ eval_batches = 3
                  "--set", "training.learning_rate=2e-3"]) == 0
     out = capsys.readouterr().out
     assert "finished 12 steps" in out and "validation loss" in out and "--- sample ---" in out
+    # The yardsticks beside the model's own validation loss (the last evaluation's, step 12)
+    final = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()
+             if '"eval"' in line][-1]["val_loss"]
+    table = out[out.index("yardstick  "):].splitlines()
+    assert any("5-gram" in line for line in table) and any("lzma" in line for line in table)
+    assert [line.split()[-2] for line in table if line.startswith("this model")] == [f"{final:.4f}"]
     assert {p.name for p in run_dir.iterdir()} >= {"checkpoint.npz", "tokenizer.json", "config.json", "log.jsonl"}
     records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if "event" not in r] == list(range(1, 13))  # every step is logged
@@ -287,4 +293,4 @@ eval_batches = 2
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2 and all(line.count("'") == 4 for line in lines)  # two masks, two candidates each
     assert main(["sample", "--run", str(run_dir)]) == 2
-    assert "fill-mask" in capsys.readouterr().out
+    assert "fill-mask" in capsys.readouterr().err

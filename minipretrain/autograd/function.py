@@ -27,6 +27,10 @@ and plain ``ctx`` attributes (shapes, options).
 Ops never touch ``Tensor`` themselves: ``apply`` unwraps Tensors, lifts Python numbers and arrays beside a
 Tensor to constants of its dtype (for Functions with ``lifts_constants``), and :func:`constant` gives an op
 the array behind an argument that is data, not a differentiable input (ids, masks, indices).
+
+Floating-point Tensors of different dtypes (float32 and float64) in one op are refused, never promoted:
+NumPy would compute in float64 without a word, and a float32 leaf would receive a float64 ``.grad``. Convert
+one of them explicitly (``x.astype("float64")``, or a model built with ``dtype="float64"``).
 """
 from __future__ import annotations
 
@@ -105,6 +109,7 @@ class Function:
             inputs = _lift_constants(cls.__name__, inputs)
         arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
         _check_same_device(cls.__name__, inputs)
+        _check_same_float_dtype(cls.__name__, inputs)
         needs_graph = is_grad_enabled() and any(isinstance(x, Tensor) and x.requires_grad for x in inputs)
         ctx = Context(cls, inputs)
         try:
@@ -151,3 +156,13 @@ def _check_same_device(op: str, inputs: tuple[Any, ...]) -> None:
     if len(devices) > 1:
         described = ", ".join(f"{tuple(x.shape)} on {x.device}" for x in inputs if isinstance(x, Tensor))
         raise DeviceError(f"{op}: inputs live on different devices ({described}); move them with .to(device) first")
+
+
+def _check_same_float_dtype(op: str, inputs: tuple[Any, ...]) -> None:
+    from .tensor import Tensor
+
+    floats = {str(x.data.dtype) for x in inputs if isinstance(x, Tensor) and x.data.dtype.kind == "f"}
+    if len(floats) > 1:
+        described = ", ".join(f"{tuple(x.shape)} {x.data.dtype}" for x in inputs if isinstance(x, Tensor))
+        raise TypeError(f"{op}: {' and '.join(sorted(floats, key=lambda name: int(name[5:])))} tensors in one op ({described}); they "
+                        "are not promoted silently: convert one with .astype(...) so both have the same dtype")

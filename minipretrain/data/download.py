@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from minipretrain.files import atomic_file
 from minipretrain.data.registry import Corpus, CorpusFile, get_corpus
+from minipretrain.errors import MinipretrainError
 
 DATA_DIR_ENV = "MINIPRETRAIN_DATA_DIR"
 MIRROR_ENV = "MINIPRETRAIN_DATA_MIRROR"
@@ -38,7 +39,7 @@ _CHUNK_BYTES = 1 << 20
 _logger = logging.getLogger(__name__)
 
 
-class DownloadError(RuntimeError):
+class DownloadError(MinipretrainError, RuntimeError):
     """A corpus file could not be fetched (offline, no mirror, no URL, bad archive)."""
 
 

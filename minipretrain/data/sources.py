@@ -28,6 +28,7 @@ from typing import Optional, Union
 from minipretrain.data.download import data_dir, download, sha256_of_file
 from minipretrain.data.readers import iter_wikitext_articles, read_text
 from minipretrain.data.registry import CORPORA, MAIN_TEXT_FILE
+from minipretrain.errors import MinipretrainError
 
 SPLITS = ("train", "validation", "test")
 TRAIN_FRACTION = 0.9
@@ -35,7 +36,7 @@ _WIKITEXT_FILE_SPLIT = {"train": "train", "validation": "valid", "test": "test"}
 _PLAIN_SPLIT_FILES = {"train": ("train.txt",), "validation": ("valid.txt", "validation.txt"), "test": ("test.txt",)}
 
 
-class DataSourceError(ValueError):
+class DataSourceError(MinipretrainError, ValueError):
     """``data_path`` or the split cannot be resolved to text."""
 
 
@@ -74,7 +75,14 @@ class TextSource:
         return sha256_of_file(self.path)
 
     def documents(self) -> Iterator[str]:
-        """The split's documents (WikiText: streamed article by article)."""
+        """The split's documents (WikiText: streamed article by article); text that is not UTF-8 is a
+        ``DataSourceError`` naming the file and the byte offset."""
+        try:
+            yield from self._documents()
+        except UnicodeDecodeError:
+            raise _not_utf8(self.path) from None
+
+    def _documents(self) -> Iterator[str]:
         if self.reader == "wikitext":
             for article in iter_wikitext_articles(self.path):
                 yield article.text
@@ -84,6 +92,19 @@ class TextSource:
             boundary = int(len(text) * TRAIN_FRACTION)
             text = text[:boundary] if self.fraction == "train" else text[boundary:]
         yield text
+
+
+def _not_utf8(path: Path) -> DataSourceError:
+    """Where ``path`` stops being UTF-8 (the offset counts bytes from the start of the file)."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+        offset, byte = -1, 0  # pragma: no cover - the file changed since it was read
+    except UnicodeDecodeError as error:
+        offset, byte = error.start, data[error.start]
+    return DataSourceError(
+        f"{path} is not UTF-8 text: byte 0x{byte:02x} at offset {offset} cannot be decoded; convert the file "
+        f"(e.g. iconv -f latin1 -t utf-8 {path.name} > {path.stem}.utf8{path.suffix})")
 
 
 def _check_split(split: str) -> None:

@@ -21,6 +21,7 @@ from typing import Any, Optional
 import numpy as np
 import regex
 
+from minipretrain.errors import MinipretrainError
 from minipretrain.files import atomic_file
 from minipretrain.tokenizers.base import Tokenizer
 
@@ -30,7 +31,7 @@ _SAFE_CUT = regex.compile(r"(?<=\S\n)(?=\S)")
 _logger = logging.getLogger(__name__)
 
 
-class TokenCacheError(ValueError):
+class TokenCacheError(MinipretrainError, ValueError):
     """Token ids that do not fit the token file, or a corpus with no text."""
 
 

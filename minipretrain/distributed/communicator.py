@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import array_module, to_device, device_of
+from ..errors import MinipretrainError
 
 #: Environment variables that MPI launchers set in every process they start (MPICH/Hydra, Open MPI, PMIx).
 LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")
@@ -35,7 +36,7 @@ LAUNCHER_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
 INSTALL_HINT = "pip install mpi4py mpich (or `make install`, which installs the `mpi` extra)"
 
 
-class DistributedError(RuntimeError):
+class DistributedError(MinipretrainError, RuntimeError):
     """Data-parallel training cannot go on: MPI is missing, ranks disagree, or a rank stopped answering."""
 
 
@@ -91,7 +92,8 @@ def end_every_rank_on_error(comm: "Communicator", body: Any) -> int:
             raise
         if isinstance(error, RankMismatchError) and not comm.is_main:
             time.sleep(10)  # every rank raises this one: rank 0 says it once and its abort ends this rank too
-        detail = "" if isinstance(error, DistributedError) else traceback.format_exc()
+        # a user's mistake (MinipretrainError) is its one-line message, as in one process; anything else a traceback
+        detail = "" if isinstance(error, (DistributedError, MinipretrainError)) else traceback.format_exc()
         print(f"{detail}minipretrain: rank {comm.rank} of {comm.world_size}: {type(error).__name__}: {error}",
               file=sys.stderr, flush=True)
         comm.abort(2)

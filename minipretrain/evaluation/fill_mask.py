@@ -7,6 +7,7 @@ import numpy as np
 
 from ..autograd.grad_mode import no_grad
 from ..backend import to_host
+from ..errors import InputError, ModelKindError
 
 MASK_TOKEN = "[MASK]"
 
@@ -22,17 +23,23 @@ def fill_mask(model: Any, tokenizer: Any, text: str, top_k: int = 5) -> list[dic
         best first (Hugging Face's fill-mask pipeline format); for several masks, one such list per mask.
 
     Raises:
-        ValueError: the text has no ``[MASK]`` or is longer than the model's positions.
+        ModelKindError: the model is causal (a GPT sees only the left context and predicts the next token).
+        InputError: the text has no ``[MASK]`` or is longer than the model's positions.
     """
+    if getattr(model, "kind", None) == "gpt" or hasattr(model, "new_cache"):
+        raise ModelKindError(f"fill_mask needs a masked language model (BERT); a {getattr(model, 'kind', '?')!r} "
+                             "model predicts only the next token: continue text with generate() instead")
     if top_k < 1:
-        raise ValueError(f"fill_mask: top_k must be ≥ 1, got {top_k}")
+        raise InputError(f"fill_mask: top_k must be ≥ 1, got {top_k}")
     body = list(tokenizer.encode(text, allowed_special={MASK_TOKEN}))
     ids = np.array([tokenizer.cls_id, *body, tokenizer.sep_id], dtype=np.int64)
     positions = np.flatnonzero(ids == tokenizer.mask_id)
     if len(positions) == 0:
-        raise ValueError(f"fill_mask: the text has no {MASK_TOKEN} token: {text!r}")
+        raise InputError(f"fill_mask: the text has no {MASK_TOKEN} token: {text!r}; put {MASK_TOKEN} where a token "
+                         "should be predicted")
     if len(ids) > model.config.block_size:
-        raise ValueError(f"fill_mask: {len(ids)} tokens with [CLS]/[SEP] exceed the model's {model.config.block_size}")
+        raise InputError(f"fill_mask: {len(ids)} tokens with [CLS]/[SEP] exceed the model's "
+                         f"{model.config.block_size} positions: shorten the text")
     was_training = model.training
     model.eval()
     try:

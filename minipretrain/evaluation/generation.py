@@ -18,6 +18,7 @@ import numpy as np
 from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Tensor
 from ..backend import array_module, to_host
+from ..errors import ModelKindError
 
 
 def _next_token(logits: np.ndarray, temperature: float, top_k: int | None, rng: np.random.Generator) -> np.ndarray:
@@ -53,6 +54,10 @@ def generate(model: Any, prompt_ids: Any, max_new_tokens: int, temperature: floa
         NumPy int64 ids of shape (T + max_new_tokens,) or (B, T + max_new_tokens): prompt then continuation.
         The model is put in eval mode for the call and restored afterwards.
     """
+    if not hasattr(model, "new_cache"):
+        raise ModelKindError(f"generate needs a causal model (GPT), which predicts the next token; a "
+                             f"{getattr(model, 'kind', type(model).__name__)!r} model sees both sides of a masked "
+                             "token: ask it with fill_mask(model, tokenizer, 'text with [MASK]') instead")
     if temperature < 0:
         raise ValueError(f"generate: temperature must be ≥ 0, got {temperature}")
     if top_k is not None and top_k < 1:

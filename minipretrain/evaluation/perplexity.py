@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd.grad_mode import no_grad
+from ..errors import ModelKindError
 from ..objectives.accumulation import token_weighted_loss
 
 EVAL_MASK_SEED = 1234
@@ -39,6 +40,10 @@ def evaluate(model: Any, dataset: Any, objective: Any, batch_size: int = 16, max
     With a multi-rank ``comm`` (:mod:`minipretrain.distributed`) rank r scores batches r, r + W, r + 2W, ...
     with those same masks, and the sums are added over the ranks: every rank returns the whole split's result.
     """
+    layout, expected = getattr(dataset, "objective", None), getattr(objective, "data_layout", None)
+    if layout is not None and expected is not None and layout != expected:
+        raise ModelKindError(f"evaluate: the dataset holds {layout!r} windows, but {type(objective).__name__} "
+                             f"scores {expected!r} windows: build the dataset with objective={expected!r}")
     was_training = getattr(model, "training", False)
     model.eval()
     batches = dataset.iter_eval_batches(batch_size)
@@ -66,7 +71,7 @@ def evaluate_perplexity(model: Any, dataset: Any, batch_size: int = 16, max_batc
     from ..objectives import CausalLanguageModeling
 
     if getattr(model, "kind", "gpt") != "gpt":
-        raise ValueError(
+        raise ModelKindError(
             "evaluate_perplexity scores next-token prediction, which needs a causal model (GPT); for a BERT model "
             "use minipretrain.evaluation.evaluate(model, dataset, MaskedLanguageModeling(...))"
         )

@@ -29,6 +29,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path, PurePosixPath
 from typing import Any, Optional, Sequence
 
+from ..errors import MinipretrainError
+
 VERDICTS = ("reproduced", "not reproduced", "undetermined")
 REQUIRED_FIELDS = ("id", "question", "claim", "source", "rule", "measured", "verdict", "page")
 START_MARKER, END_MARKER = "<!-- claims:start -->", "<!-- claims:end -->"
@@ -37,7 +39,7 @@ DEFAULT_CLAIMS = Path("docs/results/claims.json")
 DEFAULT_README = Path("docs/results/README.md")
 
 
-class ClaimsError(ValueError):
+class ClaimsError(MinipretrainError, ValueError):
     """claims.json does not follow the schema (the message lists every problem)."""
 
 

@@ -5,7 +5,8 @@ from .electra import ELECTRA_FORMAT
 from .gpt2 import GPT2_FORMAT
 from .t5 import T5_FORMAT
 from .huggingface import (
-    HF_FORMATS, HFFormat, UnsupportedCheckpointError, load_hf_checkpoint, register_hf_format, save_hf_checkpoint,
+    HF_FORMATS, HFCheckpointError, HFFormat, UnsupportedCheckpointError, load_hf_checkpoint, register_hf_format,
+    save_hf_checkpoint,
 )
 
 register_hf_format(GPT2_FORMAT)
@@ -13,5 +14,5 @@ register_hf_format(BERT_FORMAT)
 register_hf_format(T5_FORMAT)
 register_hf_format(ELECTRA_FORMAT)
 
-__all__ = ["HF_FORMATS", "HFFormat", "UnsupportedCheckpointError", "load_hf_checkpoint", "register_hf_format",
+__all__ = ["HF_FORMATS", "HFCheckpointError", "HFFormat", "UnsupportedCheckpointError", "load_hf_checkpoint", "register_hf_format",
            "save_hf_checkpoint"]

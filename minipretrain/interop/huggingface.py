@@ -20,13 +20,18 @@ from typing import Any
 import numpy as np
 
 from ..backend import to_host
+from ..errors import MinipretrainError
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 SENTENCE_TRANSFORMERS_MODULES = "modules.json"
 
 
-class UnsupportedCheckpointError(ValueError):
+class HFCheckpointError(MinipretrainError, ValueError):
+    """A Hugging Face folder cannot be read: a file is missing, ``config.json`` is not JSON or lacks a key."""
+
+
+class UnsupportedCheckpointError(HFCheckpointError):
     """The checkpoint's configuration describes a model minipretrain does not implement."""
 
 
@@ -82,8 +87,11 @@ def register_hf_format(hf_format: HFFormat) -> HFFormat:
 def _weights_folder(directory: Path) -> Path:
     """The folder with config.json: ``directory`` itself, or a sentence-transformers Transformer module's."""
     modules_file = directory / SENTENCE_TRANSFORMERS_MODULES
+    if not directory.is_dir():
+        raise HFCheckpointError(f"no Hugging Face folder at {directory}")
     if not (directory / CONFIG_FILE).is_file() and modules_file.is_file():
-        for module in json.loads(modules_file.read_text()):
+        modules = _read_json(modules_file)
+        for module in modules if isinstance(modules, list) else []:
             if module.get("type", "").endswith("models.Transformer"):
                 return directory / module.get("path", "")
         raise UnsupportedCheckpointError(f"{modules_file} names no Transformer module to load")
@@ -111,10 +119,15 @@ def load_hf_checkpoint(directory: str | os.PathLike[str], dtype: str | None = No
     folder = _weights_folder(Path(directory))
     for name in (CONFIG_FILE, WEIGHTS_FILE):
         if not (folder / name).is_file():
-            raise FileNotFoundError(f"{folder / name} is missing: minipretrain reads config.json + model.safetensors "
-                                    "(save with safe_serialization=True)")
-    hf = json.loads((folder / CONFIG_FILE).read_text())
-    tensors = load_file(str(folder / WEIGHTS_FILE))
+            raise HFCheckpointError(f"{folder} has no {name}: minipretrain reads config.json + model.safetensors "
+                                    "(what save_pretrained writes with safe_serialization=True)")
+    hf = _read_json(folder / CONFIG_FILE)
+    if not isinstance(hf, dict):
+        raise HFCheckpointError(f"{folder / CONFIG_FILE} holds a {type(hf).__name__}, not a JSON object of settings")
+    try:
+        tensors = load_file(str(folder / WEIGHTS_FILE))
+    except Exception as error:  # safetensors raises its own SafetensorError (and OSError) on a damaged file
+        raise HFCheckpointError(f"{folder / WEIGHTS_FILE} is damaged or not a safetensors file ({error})") from None
     if dtype is None:
         floats = [a.dtype for a in tensors.values() if a.dtype.kind == "f"]
         dtype = str(floats[0]) if floats else "float32"
@@ -123,11 +136,23 @@ def load_hf_checkpoint(directory: str | os.PathLike[str], dtype: str | None = No
         raise UnsupportedCheckpointError(f"model_type={model_type!r} is not supported; minipretrain reads "
                                          f"{', '.join(repr(t) for t in HF_FORMATS)}")
     hf_format = HF_FORMATS[model_type]
+    try:
+        config = hf_format.config_from_hf(hf, dtype, tensors)
+    except KeyError as error:
+        raise HFCheckpointError(f"{folder / CONFIG_FILE} has no {error.args[0]!r}, which a {model_type} config "
+                                "needs: the file is incomplete (save it again with save_pretrained)") from None
     model_class = (hf_format.model_class_from_hf(tensors) if hf_format.model_class_from_hf is not None
                    else MODEL_KINDS[hf_format.kind].model_class)
-    model = model_class(hf_format.config_from_hf(hf, dtype, tensors))
+    model = model_class(config)
     model.load_state_dict(hf_format.names_from_hf(tensors))
     return model.to(device)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise HFCheckpointError(f"{path} is not valid JSON ({error})") from None
 
 
 def save_hf_checkpoint(model: Any, directory: str | os.PathLike[str]) -> Path:

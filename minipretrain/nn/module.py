@@ -14,10 +14,11 @@ import numpy as np
 
 from ..autograd.tensor import Tensor
 from ..backend import array_module, check_device, default_device, device_of, module_for, to_device
+from ..errors import MinipretrainError
 from .parameter import Parameter
 
 
-class StateDictError(ValueError):
+class StateDictError(MinipretrainError, ValueError):
     """``load_state_dict`` got entries that do not fit the module: missing, unexpected or mis-shaped ones."""
 
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from ..autograd.grad_mode import no_grad
 from ..backend import array_module, to_device, to_host
+from ..errors import ModelKindError
 from ..ops.cross_entropy import IGNORE_INDEX, cross_entropy
 
 Reduction = Literal["mean", "sum"]
@@ -158,7 +159,7 @@ class Objective(ABC):
         """Refuse a model of another kind than :attr:`model_kind`, with what goes with what."""
         kind = _model_kind(model)
         if kind != self.model_kind:
-            raise ValueError(
+            raise ModelKindError(
                 f"{type(self).__name__} ({self.name!r}) trains a {self.model_kind!r} model, but got "
                 f"{type(model).__name__} of kind {kind!r}. Causal LM goes with GPT, masked LM with BERT."
             )

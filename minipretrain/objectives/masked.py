@@ -32,7 +32,7 @@ class MaskedLanguageModeling(Objective):
     Args:
         model: an encoder model (``model.kind == "bert"``).
         tokenizer: gives ``vocab_size``, ``mask_id`` and ``special_ids``.
-        mask_prob: p, the selection probability, in [0, 1].
+        mask_prob: p, the selection probability, in (0, 1] (0 would predict nothing).
         mask_token_prob: q_mask, in [0, 1].
         random_token_prob: q_random, in [0, 1], with q_mask + q_random ≤ 1.
         seed: seeds the objective's own generator, used when ``prepare`` is called without an ``rng``.
@@ -52,8 +52,10 @@ class MaskedLanguageModeling(Objective):
         seed: int | None = 0,
     ) -> None:
         super().__init__(model)
-        for label, value in (("mask_prob", mask_prob), ("mask_token_prob", mask_token_prob),
-                             ("random_token_prob", random_token_prob)):
+        if not 0.0 < float(mask_prob) <= 1.0:
+            raise ValueError(f"MaskedLanguageModeling: mask_prob must lie in (0, 1], got {mask_prob}: with none "
+                             "selected nothing would be predicted (the loss is 0 and no parameter learns)")
+        for label, value in (("mask_token_prob", mask_token_prob), ("random_token_prob", random_token_prob)):
             if not 0.0 <= float(value) <= 1.0:
                 raise ValueError(f"MaskedLanguageModeling: {label} must lie in [0, 1], got {value}")
         if mask_token_prob + random_token_prob > 1.0:

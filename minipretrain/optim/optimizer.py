@@ -17,11 +17,12 @@ import numpy as np
 
 from ..autograd.tensor import Tensor
 from ..backend import device_of, to_device, to_host
+from ..errors import MinipretrainError
 
 ParamsOrGroups = Any  # an iterable of Tensors, an iterable of group dicts, or a model with .parameters()
 
 
-class OptimizerStateError(ValueError):
+class OptimizerStateError(MinipretrainError, ValueError):
     """A state dict does not fit this optimizer (other optimizer, parameter count or shapes)."""
 
 

@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Literal, TypeVar, Union
 
 import regex
 
+from ..errors import MinipretrainError
 from ..files import atomic_file
 
 PAD_TOKEN = "[PAD]"
@@ -42,7 +43,7 @@ TextSource = Union[str, Iterable[str]]
 TokenizerT = TypeVar("TokenizerT", bound="Tokenizer")
 
 
-class TokenizerError(ValueError):
+class TokenizerError(MinipretrainError, ValueError):
     """Bad input to a tokenizer: a wrong setting, text it cannot encode, or a file it cannot read."""
 
 

@@ -6,7 +6,9 @@
     python -m minipretrain fill-mask --run runs/baby-bert-char --text "My l[MASK]rd"
 
 A run folder holds ``config.json`` (the resolved config), ``tokenizer.json``, ``checkpoint.npz`` and
-``log.jsonl``.
+``log.jsonl``; what ``train`` promises about it (nothing written before the command is checked end to end, an
+existing run replaced only with ``--overwrite``) is in :mod:`minipretrain.training.run_folder`. Errors are
+raised, never printed here: ``minipretrain.cli.main`` turns them into one line and exit code 2.
 
 ``mpiexec -n N python -m minipretrain train ...`` trains data-parallel on N ranks (``make train-clm`` does, on
 every core): the ranks check that they run the same config, rank 0 builds the data (download, tokenizer,
@@ -18,13 +20,17 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .config import load_config
+from ..cli import INTERRUPTED_EXIT
+from ..errors import ModelKindError
+from .config import ConfigError, load_config
 from .recipe import build_datasets, build_objective, build_run, load_run, run_dir_for
+from .run_folder import check_free_space, check_run_folder, claim_run_folder, write_run_files
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -42,6 +48,8 @@ def _train_run(args: argparse.Namespace, config: dict[str, Any], comm: Any) -> i
     run_dir = Path(args.run_dir) if args.run_dir else run_dir_for(config)
     comm.check_agreement({"config": config, "run_dir": str(run_dir), "resume": args.resume, "device": args.device},
                          "run configuration (config file, --set overrides and options)")
+    if comm.is_main:  # the run folder need only exist on rank 0's machine
+        check_run_folder(run_dir, args.resume, args.overwrite)
     say(f"run {config['name']!r} -> {run_dir}/" + (f" on {comm.world_size} ranks" if comm.world_size > 1 else ""))
     started = time.perf_counter()
     if not comm.is_main:
@@ -51,17 +59,27 @@ def _train_run(args: argparse.Namespace, config: dict[str, Any], comm: Any) -> i
         comm.barrier()
     say(f"data: {run.train_dataset}\n      {run.val_dataset}")
     say(f"model: {run.model.kind}, {run.model.num_parameters():,} parameters; objective: {run.objective.name}")
-    if comm.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        run.tokenizer.save(run_dir / "tokenizer.json")
-        (run_dir / "config.json").write_text(json.dumps(config, indent=2))
     training = dict(config["training"])
     if args.device:
         training["device"] = args.device
     trainer = PreTrainer(model=run.model, objective=run.objective, dataset=run.train_dataset,
                          eval_dataset=run.val_dataset, checkpoint_dir=run_dir, progress=not args.no_progress,
                          comm=comm, **training)
-    result = trainer.train(resume=args.resume)
+    if args.resume:  # the checkpoint must fit this model, objective and tokenizer before anything is written
+        trainer.load_checkpoint(run_dir / "checkpoint.npz")
+        if trainer.step >= trainer.config.max_steps:
+            raise ConfigError(f"{run_dir} is already at step {trainer.step} = training.max_steps: nothing to train; "
+                              f"raise it (--set training.max_steps={2 * trainer.step}) to continue")
+    if comm.is_main:  # weights and AdamW's two moments: what each checkpoint holds, give or take the metadata
+        check_free_space(run_dir, 3 * sum(p.data.nbytes for p in run.model.parameters()))
+    with claim_run_folder(run_dir, args.resume, args.overwrite) if comm.is_main else nullcontext():
+        if comm.is_main:
+            write_run_files(run_dir, config, run.tokenizer)
+        result = trainer.train()
+    if result.stopped_early:  # Ctrl-C: the checkpoint is saved; exit at once, with the code scripts can tell apart
+        say(f"\nstopped at step {trainer.step} ({result.stopped_early}); the checkpoint is saved: continue with "
+            "--resume")
+        return INTERRUPTED_EXIT
     wall = time.perf_counter() - started
     last = result.evaluations[-1] if result.evaluations else trainer.evaluate()  # every rank takes part
     rates = [r["tokens_per_s"] for r in trainer.history[len(trainer.history) // 10:]]
@@ -74,8 +92,8 @@ def _train_run(args: argparse.Namespace, config: dict[str, Any], comm: Any) -> i
     perplexity = (f"perplexity {last['val_perplexity']:.3f}, " if run.objective.loss_is_cross_entropy else "")
     say(f"final train loss {result.final_loss:.4f}; validation loss {last['val_loss']:.4f}, {perplexity}"
         f"accuracy {last['val_accuracy']:.4f}")
-    if result.stopped_early:
-        say(f"stopped early ({result.stopped_early}); resume with --resume")
+    if run.objective.name == "clm" and not args.no_yardsticks and comm.is_main:
+        _show_yardsticks(config, last["val_loss"])
     if not args.no_sample and comm.is_main and hasattr(run.objective, "examples"):
         from .examples import show_examples
 
@@ -83,6 +101,14 @@ def _train_run(args: argparse.Namespace, config: dict[str, Any], comm: Any) -> i
     elif not args.no_sample and comm.is_main:
         _show_samples(run.model, run.tokenizer, run.objective.name, seed=int(training.get("seed", 0)))
     return 0
+
+
+def _show_yardsticks(config: dict[str, Any], val_loss: float) -> None:
+    """What counting (n-grams) and compressing reach on the same validation split, beside the model's loss."""
+    from ..evaluation.yardsticks import corpus_yardsticks, format_table
+
+    print("\nyardsticks on the validation split (lower is better):")
+    print(format_table(corpus_yardsticks(config), model_loss=val_loss))
 
 
 def _show_samples(model: Any, tokenizer: Any, objective: str, seed: int) -> None:
@@ -114,9 +140,9 @@ def _sample(args: argparse.Namespace) -> int:
 
     config, tokenizer, model = load_run(args.run)
     if model.kind != "gpt":
-        print("sample generates text, which needs a causal (GPT) run; for a BERT run use "
-              f"`python -m minipretrain fill-mask --run {args.run} --text '...[MASK]...'`")
-        return 2
+        raise ModelKindError(f"sample generates text, which needs a causal (GPT) run; {args.run} holds a "
+                             f"{model.kind!r} model: use `python -m minipretrain fill-mask --run {args.run} "
+                             "--text '...[MASK]...'`")
     prompt = tokenizer.encode(args.prompt) if args.prompt else _start_prompt(tokenizer)
     ids = generate(model, np.array([prompt]), max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                    top_k=args.top_k, seed=args.seed)
@@ -129,8 +155,8 @@ def _fill_mask(args: argparse.Namespace) -> int:
 
     config, tokenizer, model = load_run(args.run)
     if model.kind != "bert":
-        print("fill-mask needs a masked (BERT) run; for a GPT run use `python -m minipretrain sample`")
-        return 2
+        raise ModelKindError(f"fill-mask needs a masked (BERT) run; {args.run} holds a {model.kind!r} model: "
+                             f"use `python -m minipretrain sample --run {args.run}`")
     predictions = fill_mask(model, tokenizer, args.text, top_k=args.top_k)
     for per_mask in predictions if isinstance(predictions[0], list) else [predictions]:
         print("  ".join(f"{p['token_str']!r} {p['score']:.3f}" for p in per_mask))
@@ -158,8 +184,12 @@ def add_parser(subparsers: Any) -> None:
     train.add_argument("--run-dir", help="where to write the run (default runs/<name>)")
     train.add_argument("--device", choices=["cpu", "cuda"], help="train on this device")
     train.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace the run already in the run folder (its checkpoint and log are removed)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.add_argument("--no-sample", action="store_true", help="skip the sample printed at the end")
+    train.add_argument("--no-yardsticks", action="store_true",
+                       help="skip the n-gram and compressor yardsticks printed beside a CLM run's validation loss")
     train.set_defaults(func=_train)
 
     sample = subparsers.add_parser("sample", help="generate text from a trained GPT run")

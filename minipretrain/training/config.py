@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..errors import MinipretrainError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
@@ -21,7 +23,7 @@ else:  # pragma: no cover - Python 3.10
 SECTIONS = ("model", "data", "objective", "training")
 
 
-class ConfigError(ValueError):
+class ConfigError(MinipretrainError, ValueError):
     """A configuration file or override is malformed."""
 
 
@@ -51,26 +53,31 @@ def apply_overrides(config: dict[str, Any], overrides: Sequence[str]) -> dict[st
         node = config
         for part in path:
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {dotted}: {part} is not a table")
         node[key] = parse_value(raw)
     return config
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """Read a TOML run config and apply overrides; unknown top-level tables are an error."""
+    """Read a TOML run config, apply overrides, and check every key and value (``schema.check_config``):
+    an unknown key, an ill-typed value or a preset conflict is a :class:`ConfigError` naming its origin."""
+    from .schema import check_config
+
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"no config file at {path} (the shipped ones are in configs/)")
     try:
         config = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as error:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: not valid TOML ({error})") from error
     config = apply_overrides(config, overrides)
-    unknown = [k for k, v in config.items() if isinstance(v, dict) and k not in SECTIONS]
-    if unknown:
-        raise ConfigError(f"{path}: unknown tables {unknown}; use {SECTIONS}")
     config.setdefault("name", path.stem)
     for section in SECTIONS:
         config.setdefault(section, {})
+    from_overrides = {item.split("=", 1)[0].strip(): item for item in overrides}
+    check_config(config, lambda dotted: f" (from --set {from_overrides[dotted]})" if dotted in from_overrides
+                 else f" (in {path})")
     return config
 
 
@@ -98,6 +105,8 @@ class TrainingConfig:
     checkpoint_interval: int | None = None  # None: only at the end (and on Ctrl-C)
     seed: int = 0
     collective_timeout_s: float | None = None  # data parallel: a rank silent this long ends the run (None: MPI's)
+    divergence_factor: float | None = 3.0  # stop when the loss stays this many times its running level...
+    divergence_steps: int = 5  # ...for this many steps in a row (None factor: only NaN/inf stops a run)
 
     def validate(self) -> None:
         checks = [
@@ -110,6 +119,8 @@ class TrainingConfig:
             (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}"),
             (self.grad_clip is None or self.grad_clip > 0, "grad_clip must be positive or None"),
             (self.eval_interval >= 0 and self.log_interval >= 1, "eval_interval >= 0 and log_interval >= 1"),
+            (self.divergence_factor is None or self.divergence_factor > 1, "divergence_factor must exceed 1 or be None"),
+            (self.divergence_steps >= 1, "divergence_steps must be at least 1"),
         ]
         for ok, message in checks:
             if not ok:

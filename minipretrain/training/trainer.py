@@ -30,18 +30,22 @@ from typing import Any, Callable
 import numpy as np
 
 from ..distributed import init_communicator
+from ..errors import MinipretrainError
 from ..evaluation.perplexity import evaluate
 from ..files import json_default
 from ..objectives.accumulation import token_weighted_loss
 from ..optim import param_groups
 from ..optim.flat import FlatAdamW
 from ..optim.schedules import constant_with_warmup_lr, warmup_cosine_lr
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, check_tokenizer_matches, load_checkpoint, save_checkpoint, tokenizer_identity
 from .config import TrainingConfig, TrainingResult
+from .divergence import DivergenceGuard
 from .hardware import matmul_peak_flops
 
-class TrainingDivergedError(RuntimeError):
-    """The loss became NaN or infinite; the run stopped without taking that step."""
+
+class TrainingDivergedError(MinipretrainError, RuntimeError):
+    """The loss became NaN or infinite, or stayed far above its running level (``DivergenceGuard``); the run
+    stopped without taking that step, and the checkpoint on disk is the last one written before it."""
 
 
 class PreTrainer:
@@ -100,6 +104,7 @@ class PreTrainer:
         self.step_hooks: list[Callable[[PreTrainer, dict[str, Any]], None]] = []
         self._stop_requested = False
         self._peak_flops: float | None = None
+        self.divergence = DivergenceGuard(self.config.divergence_factor, self.config.divergence_steps)
 
     # ------------------------------------------------------------------ schedule
     def learning_rate_at(self, step: int) -> float:
@@ -129,12 +134,13 @@ class PreTrainer:
         totals, (stops,) = shard.summed_over(comm, float(self._stop_requested))
         self._stop_requested = stops > 0
         mean_loss = totals.loss
-        if not math.isfinite(mean_loss):
+        spike = self.divergence.observe(mean_loss) if math.isfinite(mean_loss) else None
+        if not math.isfinite(mean_loss) or spike:
             last = self._latest_checkpoint_path()
             kept = f"the last good checkpoint is {last}" if last and last.exists() else "no checkpoint was written yet"
             raise TrainingDivergedError(
-                f"loss became {mean_loss} at step {self.step + 1}; the step was not taken and {kept}. Lower the "
-                "learning rate, add warmup, or clip gradients (grad_clip)."
+                f"loss became {mean_loss:.6g} at step {self.step + 1}{' and ' + spike if spike else ''}; the step was "
+                f"not taken and {kept}. Lower the learning rate, add warmup, or clip gradients (grad_clip)."
             )
         # Clipping sums the norm over the flat buffer, in the optimizer's parameter order (decayed group first).
         grad_norm = flat.clip_grad_norm(c.grad_clip if c.grad_clip else math.inf)
@@ -220,7 +226,8 @@ class PreTrainer:
                         bar.write(f"step {self.step}: val loss {evaluation['val_loss']:.4f}, "
                                   f"perplexity {evaluation['val_perplexity']:.2f}, "
                                   f"accuracy {evaluation['val_accuracy']:.4f}")
-                if c.checkpoint_interval and self.step % c.checkpoint_interval == 0 and not at_end:
+                if (c.checkpoint_interval and self.step % c.checkpoint_interval == 0 and not at_end
+                        and not self.divergence.suspicious):  # never overwrite a good checkpoint mid-spike
                     self.save_checkpoint()
                 if self._stop_requested:
                     result.stopped_early = "interrupted"
@@ -268,6 +275,7 @@ class PreTrainer:
             "model_kind": getattr(self.model, "kind", type(self.model).__name__),
             "model_config": asdict(model_config) if model_config is not None else None,
             "objective": getattr(self.objective, "name", type(self.objective).__name__),
+            "tokenizer": tokenizer_identity(getattr(self.objective, "tokenizer", None)),
         }
 
     def state_dict(self) -> dict[str, Any]:
@@ -299,13 +307,19 @@ class PreTrainer:
         if path is None:
             raise CheckpointError("resume=True needs checkpoint_dir (or pass the checkpoint's path)")
         state = self._read_on_rank_zero(path)
+        check_tokenizer_matches(state, getattr(self.objective, "tokenizer", None), path)  # the root cause first
         mine = self._identity()
         for key in ("model_kind", "model_config", "objective"):
-            if _normalise(state.get(key)) != _normalise(mine[key]):
-                raise CheckpointError(
-                    f"{path} was saved with {key} = {state.get(key)!r}, but this trainer has {mine[key]!r}; "
-                    "it belongs to another run"
-                )
+            saved, here = _normalise(state.get(key)), _normalise(mine[key])
+            if saved != here:
+                if isinstance(saved, dict) and isinstance(here, dict):  # name only what differs
+                    keys = sorted(k for k in saved.keys() | here.keys() if saved.get(k) != here.get(k))
+                    saved, here = ({k: d.get(k) for k in keys} for d in (saved, here))
+                raise CheckpointError(f"{path} was saved with {key} {saved!r}, but this trainer has {here!r}; it "
+                                      "belongs to another run (resume it with the settings it was trained with)")
+        if int(state["step"]) > self.config.max_steps:
+            raise CheckpointError(f"{path} is at step {state['step']}, beyond max_steps = {self.config.max_steps}: "
+                                  f"a resumed run cannot go back; set training.max_steps above {state['step']}")
         self.model.load_state_dict(state["model"])
         self.optimizer.flat.rebind()  # load_state_dict replaced each p.data: copy them into the flat buffer
         self.comm.broadcast_buffer(self.optimizer.flat.data)
