@@ -3,7 +3,8 @@
 Each test runs ``python -m minipretrain train`` on a tiny GPT (CLM) or BERT (MLM) config with gradient
 accumulation: a step is 3 micro-batches of 5 windows, 15 windows, so 2 ranks take unequal shares (8 and 7,
 the first in two forward passes) and 3 ranks 5 each. 2 and 3 ranks must reproduce one process's per-step
-losses, gradient norms, evaluation and final parameters to 1e-10 relative in float64: the same sums in
+losses, gradient norms, evaluation and final parameters to 1e-10 relative in float64 (ELECTRA's replaced-token
+detection on 2 ranks too): the same sums in
 another order differ by ~1e-15, while any sharding or scaling mistake is off by far more. In float32 the
 rounding of each addition is ~1e-7, carried through three Adam steps: 1e-5.
 """
@@ -98,7 +99,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def write_config(folder: Path, objective: str = "clm", dtype: str = "float64") -> Path:
     path = folder / f"{objective}-{dtype}.toml"
     path.write_text(CONFIG.format(
-        objective=objective, kind="gpt" if objective == "clm" else "bert", dtype=dtype,
+        objective=objective, kind={"clm": "gpt", "mlm": "bert", "rtd": "electra"}[objective], dtype=dtype,
         dropout="" if objective == "clm" else "dropout = 0.0", mask="" if objective == "clm" else "mask_prob = 0.25",
         corpus=folder / "markov.txt", cache=folder / "cache"))
     return path
@@ -130,6 +131,7 @@ def assert_same_run(got: Path, expected: Path, rtol: float, first_step: int = 0)
     ("clm", "float64", RTOL, (2, 3)),
     ("mlm", "float64", RTOL, (2, 3)),
     ("mlm", "float32", 1e-5, (2,)),
+    ("rtd", "float64", RTOL, (2,)),  # ELECTRA: its BCE weighted by the whole step's counts (step_statistics)
 ])
 def test_two_and_three_ranks_take_the_single_process_steps(folder, tmp_path, objective, dtype, rtol, world_sizes):
     config = write_config(folder, objective, dtype)
