@@ -381,3 +381,55 @@ def test_electra_step_loss_is_exact_however_the_step_is_split(corpus):
         got_loss, got_grad = step(batches, world_size)
         assert got_loss == pytest.approx(loss, rel=RTOL), (len(batches), world_size)
         np.testing.assert_allclose(got_grad, grad, rtol=RTOL, atol=1e-13 * np.abs(grad).max())
+
+
+# --------------------------------------------------------------------------- NCCL: the choice and the device
+class Recorded:
+    """Stands in for a communicator class: records that it was built, and with what."""
+
+    def __init__(self, backend: str, log: list) -> None:
+        self.backend, self.log = backend, log
+
+    def __call__(self, *args, **kwargs):
+        self.log.append(self.backend)
+        return self
+
+
+def test_auto_picks_nccl_for_a_model_on_cuda_under_mpiexec_mpi_otherwise_and_the_variable_overrides(
+        device, monkeypatch):
+    from minipretrain.distributed import communicator, nccl
+
+    log: list[str] = []
+    monkeypatch.setattr(communicator, "MPICommunicator", Recorded("mpi", log))
+    monkeypatch.setattr(nccl, "NCCLCommunicator", Recorded("nccl", log))
+    monkeypatch.delenv("MINIPRETRAIN_COMMUNICATOR", raising=False)
+    assert isinstance(init_communicator("auto", device=device), SingleProcessCommunicator)  # not launched
+    monkeypatch.setenv("PMI_SIZE", "2")
+    init_communicator("auto", device=device)
+    assert log[-1] == ("nccl" if device == "cuda" else "mpi")
+    monkeypatch.setenv("MINIPRETRAIN_COMMUNICATOR", "mpi")  # the explicit way to keep GPU gradients on MPI
+    init_communicator("auto", device=device)
+    assert log[-1] == "mpi"
+    monkeypatch.setenv("MINIPRETRAIN_COMMUNICATOR", "gloo")
+    with pytest.raises(ValueError, match="MINIPRETRAIN_COMMUNICATOR='gloo' is not a communicator"):
+        init_communicator("auto", device=device)
+
+
+@pytest.mark.gpu
+def test_the_nccl_communicator_on_one_rank_sums_the_device_buffer_in_place():
+    """cupy.cuda.nccl as the device has it (the fake device's, which sums on the host; or a GPU's), one rank:
+    the all-reduce and the broadcast of a flat buffer leave it as it is, through pointers and NCCL datatypes."""
+    from minipretrain.backend import to_device, to_host
+
+    comm = NCCLCommunicator(SimulatedRank(0, 1), local_rank=0)
+    assert comm.comm.size() == 1 and comm.comm.rank_id() == 0 and comm.device_id == 0
+    for dtype in (np.float32, np.float64):
+        values = np.linspace(-1, 1, 1001).astype(dtype)
+        buffer = to_device(values, "cuda")
+        assert comm.allreduce_sum(buffer) is buffer and comm.broadcast_buffer(buffer) is buffer
+        np.testing.assert_array_equal(to_host(buffer), values)
+    with pytest.raises(TypeError, match="GPU"):
+        comm.allreduce_sum(np.zeros(3, np.float32))
+    with pytest.raises(TypeError, match="float16/32/64"):
+        comm.allreduce_sum(to_device(np.zeros(3, np.int32), "cuda"))
+    comm.barrier()

@@ -262,3 +262,24 @@ def test_the_launcher_starts_the_command_on_n_ranks():
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("minipretrain: 2 ranks: ")
     assert done.stdout.count("usage: python -m minipretrain") == 2  # one help text per rank
+
+
+def test_two_ranks_on_the_fake_gpu_all_reduce_over_nccl_and_take_the_single_process_steps(folder, tmp_path):
+    """``--device cuda`` under mpiexec picks NCCL; on the fake device (two fake GPUs) its calls go through
+    cupy.cuda.nccl's stand-in, which sums over MPI on the host: the curve is one process's. With one fake GPU
+    for two ranks, the bootstrap's clear error ends both ranks."""
+    config = write_config(folder, "mlm")
+    fake = {**environment(), "MINIPRETRAIN_FAKE_CUPY": "1", "MINIPRETRAIN_FAKE_CUPY_DEVICES": "2"}
+    fake.pop("MINIPRETRAIN_COMMUNICATOR", None)
+    runs = {}
+    for name, prefix in (("one", []), ("two", [MPIEXEC, "-n", "2"])):
+        runs[name] = subprocess.run([*prefix, *train_command(config, tmp_path / name, "--device", "cuda")], env=fake,
+                                    capture_output=True, text=True, timeout=180)
+        assert runs[name].returncode == 0, runs[name].stdout + runs[name].stderr
+    assert "on 2 ranks (nccl)" in runs["two"].stdout
+    assert_same_run(tmp_path / "two", tmp_path / "one", RTOL)
+    done = subprocess.run([MPIEXEC, "-n", "2", *train_command(config, tmp_path / "refused", "--device", "cuda")],
+                          env={**fake, "MINIPRETRAIN_FAKE_CUPY_DEVICES": "1"}, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode != 0
+    assert "rank 1 is rank 1 on its machine, which has only 1 GPU(s): start at most one rank per GPU" in done.stderr
