@@ -332,3 +332,104 @@ def test_nccl_bootstrap_and_allreduce_follow_llm_c():
         comm.allreduce_sum(FakeArray(3, np.int32))
     with pytest.raises(Exception, match="only 2 GPU"):
         NCCLCommunicator(FakeMPI(1, 2), cupy=cupy, nccl=nccl, local_rank=2)
+
+
+# --------------------------------------------------------------------------- ELECTRA: step statistics
+def test_electra_step_loss_is_exact_however_the_step_is_split(corpus):
+    """L = Σ NLL / |M| + 50 · Σ BCE / N over the whole step, with |M| and N the step's counts
+    (``step_statistics``): one micro-batch, three, and 2 or 3 simulated ranks give the same loss and gradient.
+    (Before the hook each micro-batch weighted its BCE by its own |M_i| / N_i: ~1e-5 in the loss, ~1e-2 in the
+    gradient on this step.)"""
+    from minipretrain.models import create_model
+    from minipretrain.objectives import data_layout, make_objective
+    from minipretrain.ops import cross_entropy
+    from minipretrain.ops.binary_cross_entropy import binary_cross_entropy_with_logits
+
+    path, cache = corpus
+    tokenizer = CharTokenizer()
+    train = PretrainingDataset(path, tokenizer, SEQ_LEN, objective=data_layout("rtd"), split="train",
+                               cache_dir=cache)
+    model = create_model("electra", tokenizer.vocab_size, n_layer=1, n_head=2, n_embd=16, block_size=SEQ_LEN + 2,
+                         dropout=0.0, dtype="float64", seed=0)
+    objective = make_objective("rtd", model, tokenizer, mask_prob=0.25)
+    flat = FlatParameters(model.parameters())
+    rng = np.random.default_rng(9)
+    prepared = [objective.prepare(train.get_batch(5, rng), rng) for _ in range(3)]
+    prepared[1].labels[0] = -100  # a window without a masked token: its BCE still counts
+    masked = [p.num_targets for p in prepared]
+    real = [int(p.attention_mask.sum()) for p in prepared]
+    assert len(set(np.array(masked) / np.array(real))) == 3  # the micro-batches' ratios |M_i| / N_i differ
+
+    def step(batches, world_size):
+        loss_sum, grad = 0.0, np.zeros(flat.grad.shape)
+        for rank in range(world_size):
+            flat.zero_grad()
+            loss_sum += token_weighted_loss(objective, model, batches, backward=True, rank=rank,
+                                            world_size=world_size).loss_sum
+            flat.collect_grads()
+            grad += flat.grad
+        return loss_sum / sum(masked), grad
+
+    whole = stack_batches(prepared)
+    loss, grad = step([whole], 1)
+    with_sampling = objective.replace(model.generator(whole.input_ids, whole.attention_mask), whole, "cpu")
+    nll = cross_entropy(model.generator(whole.input_ids, whole.attention_mask), whole.labels, reduction="sum")
+    bce = binary_cross_entropy_with_logits(model.discriminator(with_sampling[0], whole.attention_mask),
+                                           with_sampling[1], mask=whole.attention_mask, reduction="sum")
+    assert loss == pytest.approx(nll.item() / sum(masked) + 50 * bce.item() / sum(real), rel=RTOL)
+    for batches, world_size in ((prepared, 1), (prepared, 2), (prepared, 3), ([whole], 2)):
+        got_loss, got_grad = step(batches, world_size)
+        assert got_loss == pytest.approx(loss, rel=RTOL), (len(batches), world_size)
+        np.testing.assert_allclose(got_grad, grad, rtol=RTOL, atol=1e-13 * np.abs(grad).max())
+
+
+# --------------------------------------------------------------------------- NCCL: the choice and the device
+class Recorded:
+    """Stands in for a communicator class: records that it was built, and with what."""
+
+    def __init__(self, backend: str, log: list) -> None:
+        self.backend, self.log = backend, log
+
+    def __call__(self, *args, **kwargs):
+        self.log.append(self.backend)
+        return self
+
+
+def test_auto_picks_nccl_for_a_model_on_cuda_under_mpiexec_mpi_otherwise_and_the_variable_overrides(
+        device, monkeypatch):
+    from minipretrain.distributed import communicator, nccl
+
+    log: list[str] = []
+    monkeypatch.setattr(communicator, "MPICommunicator", Recorded("mpi", log))
+    monkeypatch.setattr(nccl, "NCCLCommunicator", Recorded("nccl", log))
+    monkeypatch.delenv("MINIPRETRAIN_COMMUNICATOR", raising=False)
+    assert isinstance(init_communicator("auto", device=device), SingleProcessCommunicator)  # not launched
+    monkeypatch.setenv("PMI_SIZE", "2")
+    init_communicator("auto", device=device)
+    assert log[-1] == ("nccl" if device == "cuda" else "mpi")
+    monkeypatch.setenv("MINIPRETRAIN_COMMUNICATOR", "mpi")  # the explicit way to keep GPU gradients on MPI
+    init_communicator("auto", device=device)
+    assert log[-1] == "mpi"
+    monkeypatch.setenv("MINIPRETRAIN_COMMUNICATOR", "gloo")
+    with pytest.raises(ValueError, match="MINIPRETRAIN_COMMUNICATOR='gloo' is not a communicator"):
+        init_communicator("auto", device=device)
+
+
+@pytest.mark.gpu
+def test_the_nccl_communicator_on_one_rank_sums_the_device_buffer_in_place():
+    """cupy.cuda.nccl as the device has it (the fake device's, which sums on the host; or a GPU's), one rank:
+    the all-reduce and the broadcast of a flat buffer leave it as it is, through pointers and NCCL datatypes."""
+    from minipretrain.backend import to_device, to_host
+
+    comm = NCCLCommunicator(SimulatedRank(0, 1), local_rank=0)
+    assert comm.comm.size() == 1 and comm.comm.rank_id() == 0 and comm.device_id == 0
+    for dtype in (np.float32, np.float64):
+        values = np.linspace(-1, 1, 1001).astype(dtype)
+        buffer = to_device(values, "cuda")
+        assert comm.allreduce_sum(buffer) is buffer and comm.broadcast_buffer(buffer) is buffer
+        np.testing.assert_array_equal(to_host(buffer), values)
+    with pytest.raises(TypeError, match="GPU"):
+        comm.allreduce_sum(np.zeros(3, np.float32))
+    with pytest.raises(TypeError, match="float16/32/64"):
+        comm.allreduce_sum(to_device(np.zeros(3, np.int32), "cuda"))
+    comm.barrier()

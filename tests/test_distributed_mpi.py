@@ -3,7 +3,8 @@
 Each test runs ``python -m minipretrain train`` on a tiny GPT (CLM) or BERT (MLM) config with gradient
 accumulation: a step is 3 micro-batches of 5 windows, 15 windows, so 2 ranks take unequal shares (8 and 7,
 the first in two forward passes) and 3 ranks 5 each. 2 and 3 ranks must reproduce one process's per-step
-losses, gradient norms, evaluation and final parameters to 1e-10 relative in float64: the same sums in
+losses, gradient norms, evaluation and final parameters to 1e-10 relative in float64 (ELECTRA's replaced-token
+detection on 2 ranks too): the same sums in
 another order differ by ~1e-15, while any sharding or scaling mistake is off by far more. In float32 the
 rounding of each addition is ~1e-7, carried through three Adam steps: 1e-5.
 """
@@ -98,7 +99,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def write_config(folder: Path, objective: str = "clm", dtype: str = "float64") -> Path:
     path = folder / f"{objective}-{dtype}.toml"
     path.write_text(CONFIG.format(
-        objective=objective, kind="gpt" if objective == "clm" else "bert", dtype=dtype,
+        objective=objective, kind={"clm": "gpt", "mlm": "bert", "rtd": "electra"}[objective], dtype=dtype,
         dropout="" if objective == "clm" else "dropout = 0.0", mask="" if objective == "clm" else "mask_prob = 0.25",
         corpus=folder / "markov.txt", cache=folder / "cache"))
     return path
@@ -130,6 +131,7 @@ def assert_same_run(got: Path, expected: Path, rtol: float, first_step: int = 0)
     ("clm", "float64", RTOL, (2, 3)),
     ("mlm", "float64", RTOL, (2, 3)),
     ("mlm", "float32", 1e-5, (2,)),
+    ("rtd", "float64", RTOL, (2,)),  # ELECTRA: its BCE weighted by the whole step's counts (step_statistics)
 ])
 def test_two_and_three_ranks_take_the_single_process_steps(folder, tmp_path, objective, dtype, rtol, world_sizes):
     config = write_config(folder, objective, dtype)
@@ -260,3 +262,24 @@ def test_the_launcher_starts_the_command_on_n_ranks():
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("minipretrain: 2 ranks: ")
     assert done.stdout.count("usage: python -m minipretrain") == 2  # one help text per rank
+
+
+def test_two_ranks_on_the_fake_gpu_all_reduce_over_nccl_and_take_the_single_process_steps(folder, tmp_path):
+    """``--device cuda`` under mpiexec picks NCCL; on the fake device (two fake GPUs) its calls go through
+    cupy.cuda.nccl's stand-in, which sums over MPI on the host: the curve is one process's. With one fake GPU
+    for two ranks, the bootstrap's clear error ends both ranks."""
+    config = write_config(folder, "mlm")
+    fake = {**environment(), "MINIPRETRAIN_FAKE_CUPY": "1", "MINIPRETRAIN_FAKE_CUPY_DEVICES": "2"}
+    fake.pop("MINIPRETRAIN_COMMUNICATOR", None)
+    runs = {}
+    for name, prefix in (("one", []), ("two", [MPIEXEC, "-n", "2"])):
+        runs[name] = subprocess.run([*prefix, *train_command(config, tmp_path / name, "--device", "cuda")], env=fake,
+                                    capture_output=True, text=True, timeout=180)
+        assert runs[name].returncode == 0, runs[name].stdout + runs[name].stderr
+    assert "on 2 ranks (nccl)" in runs["two"].stdout
+    assert_same_run(tmp_path / "two", tmp_path / "one", RTOL)
+    done = subprocess.run([MPIEXEC, "-n", "2", *train_command(config, tmp_path / "refused", "--device", "cuda")],
+                          env={**fake, "MINIPRETRAIN_FAKE_CUPY_DEVICES": "1"}, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode != 0
+    assert "rank 1 is rank 1 on its machine, which has only 1 GPU(s): start at most one rank per GPU" in done.stderr

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import array_module, to_device, device_of
+from ..backend import array_module, check_device, default_device, device_of, to_device
 from ..errors import MinipretrainError
 
 #: Environment variables that MPI launchers set in every process they start (MPICH/Hydra, Open MPI, PMIx).
@@ -269,21 +269,44 @@ def _first_line(error: BaseException) -> str:
     return " ".join(text[:2]) if text else type(error).__name__
 
 
-def init_communicator(backend: str = "auto", timeout_s: float | None = None) -> Communicator:
+#: Overrides what ``init_communicator("auto")`` picks: "mpi", "nccl" or "single" (e.g. MPI on a GPU run).
+COMMUNICATOR_VARIABLE = "MINIPRETRAIN_COMMUNICATOR"
+BACKENDS = ("auto", "single", "mpi", "nccl")
+
+
+def init_communicator(backend: str = "auto", timeout_s: float | None = None,
+                      device: str | None = None) -> Communicator:
     """The communicator for this process.
 
-    ``"auto"``: MPI when an MPI launcher started the process with more than one rank (``mpiexec -n N``),
-    otherwise a single process. ``"mpi"`` / ``"nccl"`` ask for those explicitly; ``"single"`` never uses MPI.
+    ``"auto"``: one process unless an MPI launcher started more than one rank (``mpiexec -n N``); then NCCL when
+    the model is on a CUDA device (``device``; default ``MINIPRETRAIN_DEVICE``), else MPI. The environment
+    variable ``MINIPRETRAIN_COMMUNICATOR=mpi`` (or ``nccl``, ``single``) overrides that choice, e.g. to send
+    GPU gradients through MPI on host copies where NCCL is missing. ``"mpi"`` / ``"nccl"`` / ``"single"`` as
+    ``backend`` ask for that one explicitly.
     """
-    if backend == "single":
-        return SingleProcessCommunicator()
+    if backend == "auto":
+        backend = os.environ.get(COMMUNICATOR_VARIABLE, "").strip().lower() or "auto"
+        if backend not in BACKENDS:
+            raise ValueError(f"{COMMUNICATOR_VARIABLE}={backend!r} is not a communicator; choose one of {BACKENDS}")
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown communicator backend {backend!r}; choose auto, single, mpi or nccl")
     if backend == "auto":
         size = launched_world_size()
-        return SingleProcessCommunicator() if size is None or size <= 1 else MPICommunicator(timeout_s=timeout_s)
+        if size is None or size <= 1:
+            return SingleProcessCommunicator()
+        backend = "nccl" if check_device(device or default_device()) == "cuda" else "mpi"
+    if backend == "single":
+        return SingleProcessCommunicator()
     if backend == "mpi":
         return MPICommunicator(timeout_s=timeout_s)
-    if backend == "nccl":
-        from .nccl import NCCLCommunicator  # noqa: PLC0415 - needs CuPy
+    from .nccl import NCCLCommunicator  # noqa: PLC0415 - needs CuPy
 
-        return NCCLCommunicator(MPICommunicator(timeout_s=timeout_s))
-    raise ValueError(f"unknown communicator backend {backend!r}; choose auto, single, mpi or nccl")
+    mpi = MPICommunicator(timeout_s=timeout_s)
+    try:
+        return NCCLCommunicator(mpi)
+    except DistributedError as error:  # the other ranks may be waiting in the bootstrap's broadcast: end them
+        if mpi.world_size == 1:
+            raise
+        print(f"minipretrain: rank {mpi.rank} of {mpi.world_size}: {error}", file=sys.stderr, flush=True)
+        mpi.abort(2)
+        raise

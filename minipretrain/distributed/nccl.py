@@ -11,18 +11,24 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import DeviceError, module_for
 from .communicator import Communicator, DistributedError, MPICommunicator, _check_buffer
 
 
+CHOOSE_MPI = ("or send the gradients through MPI on host copies: MINIPRETRAIN_COMMUNICATOR=mpi "
+              "(init_communicator('mpi'))")
+
+
 def _import_nccl() -> tuple[Any, Any]:
+    """``cupy`` and ``cupy.cuda.nccl`` (the fake device's under ``MINIPRETRAIN_FAKE_CUPY=1``), or a clear error."""
     try:
-        import cupy  # noqa: PLC0415 - optional dependency
-        from cupy.cuda import nccl  # noqa: PLC0415
-    except ImportError as error:
-        raise DistributedError("the NCCL backend needs CuPy built with NCCL: pip install 'minipretrain[gpu]' "
-                               "(cupy-cuda12x), or use the MPI backend") from error
-    if not getattr(nccl, "available", True):
-        raise DistributedError("this CuPy has no NCCL support; use the MPI backend (backend='mpi')")
+        cupy = module_for("cuda")
+        from cupy.cuda import nccl  # noqa: PLC0415 - CuPy's binding; its `available` says if libnccl loaded
+    except (ImportError, DeviceError) as error:
+        raise DistributedError(f"the NCCL backend needs CuPy with a GPU ({error}); {CHOOSE_MPI}") from error
+    if not getattr(nccl, "available", False):
+        raise DistributedError("this CuPy cannot load the NCCL library (cupy.cuda.nccl.available is False): "
+                               f"pip install nvidia-nccl-cu12, {CHOOSE_MPI}")
     return cupy, nccl
 
 

@@ -19,6 +19,10 @@ same prepared step; rank r back-propagates ``L_sum,i / N`` (N still the whole st
 contiguous block of the step's windows (:func:`~minipretrain.distributed.rank_micro_batches`), so the sum of
 the ranks' gradients — one all-reduce — is the single-process gradient, and :meth:`LossTotals.summed_over`
 adds their sums.
+
+A loss with a term normalised by a count other than the targets (ELECTRA: 50 · Σ BCE / N_real) needs that count
+for the whole step too, not per micro-batch: the loop asks :meth:`~minipretrain.objectives.Objective.step_statistics`
+once, from every prepared batch of the step, and passes the answer to each ``loss`` call.
 """
 from __future__ import annotations
 
@@ -69,25 +73,31 @@ def token_weighted_loss(objective: Objective, model: Any, prepared: Iterable[Pre
 
     With ``backward=True`` (a training step) the batches are a sequence, N is counted first and each batch's
     ``L_sum,i / N`` is back-propagated: the parameters' ``.grad`` gain the full batch's mean-loss gradient
-    (call ``zero_grad()`` before). Batches without a target add their tokens and nothing else; if none has a
-    target, no backward runs.
+    (call ``zero_grad()`` before). Batches without a target add their tokens and nothing else (unless the
+    objective has step statistics); if none has a target, no backward runs.
 
     With ``world_size > 1`` only rank ``rank``'s block of the windows is scored (in micro-batches no larger
     than the given ones), N is still counted over all of ``prepared``, and the totals are this rank's share:
     add them over the ranks with :meth:`LossTotals.summed_over`, and the gradients with one all-reduce.
+
+    In a step (``backward`` or ``world_size > 1``) the objective's ``step_statistics`` of all of ``prepared``
+    reach every ``loss`` call. Without a step (evaluation streaming batches) each batch is scored on its own.
     """
+    step_statistics = None
     if backward or world_size > 1:
         prepared = list(prepared)
         scale = 1.0 / max(sum(p.num_targets for p in prepared), 1)
+        step_statistics = objective.step_statistics(prepared)  # before sharding: the whole step's counts
     if world_size > 1:
         prepared = rank_micro_batches(prepared, rank, world_size)
     totals = LossTotals()
     sums = []  # (Σ NLL, Σ correct) of each batch, left on the model's device and read in one transfer below
     for batch in prepared:
         totals.num_tokens += int(batch.input_ids.size)
-        if batch.num_targets == 0:
-            continue
-        loss, metrics = objective.loss(model, batch, reduction="sum", host_metrics=False)
+        if batch.num_targets == 0 and step_statistics is None:
+            continue  # (a loss weighted by step statistics may score more than targets: ELECTRA's BCE)
+        loss, metrics = objective.loss(model, batch, reduction="sum", host_metrics=False,
+                                       step_statistics=step_statistics)
         if backward:
             (loss * scale).backward()
         sums.append((loss.data, metrics["correct"]))

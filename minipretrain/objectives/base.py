@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -97,12 +98,23 @@ class Objective(ABC):
         return tokenizer
 
     # ----------------------------------------------------------------- the two steps
+    def step_statistics(self, prepared: Sequence[PreparedBatch]) -> Any:
+        """Counts over a whole step's prepared batches that :meth:`loss` needs to weight its terms; None here.
+
+        The accumulation loop divides every summed loss by the step's target count, which is all a token
+        cross-entropy needs. An objective whose loss has a term normalised by another count (ELECTRA's BCE over
+        the real tokens) returns those counts; the loop computes them once from *all* the step's batches (every
+        rank prepares the whole step) and passes them to each ``loss(..., step_statistics=...)`` call, so the
+        step's loss does not depend on how its windows are split between micro-batches or ranks.
+        """
+        return None
+
     @abstractmethod
     def prepare(self, batch: Any, rng: np.random.Generator | None = None) -> PreparedBatch:
         """Build model inputs and labels from a data ``Batch`` (host arrays), drawing randomness from ``rng``."""
 
     def loss(self, model: Any, prepared: PreparedBatch, reduction: Reduction = "mean",
-             host_metrics: bool = True) -> tuple[Any, dict[str, Any]]:
+             host_metrics: bool = True, step_statistics: Any = None) -> tuple[Any, dict[str, Any]]:
         """Cross-entropy of ``model`` on the labelled positions of ``prepared``.
 
         Args:
@@ -112,6 +124,8 @@ class Objective(ABC):
             reduction: "mean" — L_sum / N (0 when N = 0); "sum" — L_sum, for token-weighted accumulation.
             host_metrics: False leaves the metrics on the device, as ``{"correct": 0-d array, "num_targets"}``,
                 so a training step can read everything in one transfer (each read waits for the GPU).
+            step_statistics: what :meth:`step_statistics` returned for the step ``prepared`` belongs to (unused
+                by cross-entropy; None: ``prepared`` is the whole step).
 
         Returns:
             ``(loss, metrics)``: ``loss`` is a scalar Tensor to call ``backward()`` on; ``metrics`` holds

@@ -12,13 +12,20 @@ For a sequence x with a random set M of masked positions (chosen as for masked L
 N the number of real (non-padding) tokens and λ = ``disc_weight`` (ELECTRA: 50). Sampling is by inverse CDF
 with one uniform per masked position drawn in ``prepare``, so the objective's seed fixes it too.
 
-Token-weighted accumulation (see :mod:`~minipretrain.objectives.accumulation`) divides summed losses by the total
-number of targets |M|; the summed loss of a micro-batch is therefore Σ_M NLL + λ · Σ_real BCE · |M_i| / N_i,
-which is exactly |M|·L for a single micro-batch (and weights the BCE by each micro-batch's own |M_i|/N_i ≈
-mask_prob when a step is split).
+A step is often split, into micro-batches (gradient accumulation) and across ranks (data parallelism), and its
+loss must not depend on the split. The accumulation loop (:mod:`~minipretrain.objectives.accumulation`) divides
+every micro-batch's summed loss by the step's |M|, so micro-batch i returns
+
+    L_sum,i = Σ_{t∈M_i} NLL_t + λ · (|M| / N) · Σ_{t real in i} BCE_t,
+
+with |M| and N counted over the *whole step*: then Σ_i L_sum,i / |M| = L exactly, however the windows are
+split. Those two counts are :meth:`ReplacedTokenDetection.step_statistics`; the loop asks for them once, from
+all the step's prepared batches (every rank prepares the whole step), and passes them to each ``loss`` call.
+Without them (one batch scored alone, as evaluation does) the batch is its own step.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +46,14 @@ class ReplacedTokenBatch(PreparedBatch):
 
     original_ids: np.ndarray | None = None
     sampling_uniforms: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class StepCounts:
+    """A step's masked positions |M| and real (non-padding) tokens N: the denominators of L_MLM and L_disc."""
+
+    num_masked: int
+    num_real: int
 
 
 def sample_by_inverse_cdf(probs: Any, uniforms: Any) -> Any:
@@ -143,6 +158,11 @@ class ReplacedTokenDetection(Objective):
                                   token_type_ids=token_type_ids, original_ids=original.copy(),
                                   sampling_uniforms=rng.random(original.shape))
 
+    def step_statistics(self, prepared: Sequence[PreparedBatch]) -> StepCounts:
+        """|M| and N over all of a step's ``prepared`` batches (see the module docstring)."""
+        return StepCounts(num_masked=sum(p.num_targets for p in prepared),
+                          num_real=sum(int(np.count_nonzero(p.attention_mask)) for p in prepared))
+
     def replace(self, generator_logits: Any, prepared: ReplacedTokenBatch, device: str) -> tuple[Any, Any]:
         """(the discriminator's input x̂, its labels r) from the generator's logits; no graph is recorded."""
         with no_grad():
@@ -156,8 +176,9 @@ class ReplacedTokenDetection(Objective):
         return corrupted, replaced.astype(generator_logits.dtype)
 
     def loss(self, model: Any, prepared: PreparedBatch, reduction: Reduction = "mean",
-             host_metrics: bool = True) -> tuple[Any, dict[str, Any]]:
-        """L = L_MLM + λ·L_disc ("mean"), or its token-weighted sum ("sum"); metrics of both models
+             host_metrics: bool = True, step_statistics: StepCounts | None = None) -> tuple[Any, dict[str, Any]]:
+        """L_sum,i ("sum"), or L_sum,i / |M| ("mean": L itself when ``prepared`` is the whole step), with |M|
+        and N from ``step_statistics`` (default: ``prepared`` alone is the step); metrics of both models
         (``host_metrics=False``: only the generator's ``correct`` and ``num_targets``, left on the device)."""
         if reduction not in _REDUCTIONS:
             raise ValueError(f"ReplacedTokenDetection.loss: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
@@ -172,15 +193,16 @@ class ReplacedTokenDetection(Objective):
         corrupted, replaced = self.replace(generator_logits, prepared, device)
         disc_logits = model.discriminator(corrupted, attention_mask, types)
         bce = binary_cross_entropy_with_logits(disc_logits, replaced, mask=attention_mask, reduction="sum")
-        num_masked = max(prepared.num_targets, 1)
-        num_real = max(int(np.count_nonzero(prepared.attention_mask)), 1)
-        total = mlm + bce * (self.disc_weight * num_masked / num_real)  # = |M|·L for this micro-batch
+        step = self.step_statistics([prepared]) if step_statistics is None else step_statistics
+        num_masked = max(step.num_masked, 1)
+        total = mlm + bce * (self.disc_weight * num_masked / max(step.num_real, 1))  # L_sum,i
         loss = total if reduction == "sum" else total * (1.0 / num_masked)
         if not host_metrics:  # the training step reads the loss and these in one transfer
             return loss, self._metrics(generator_logits, labels, mlm, "sum", host_metrics=False)
         metrics = self._metrics(generator_logits, labels, mlm, "sum")
         metrics["mlm_loss"] = metrics["loss"]
         metrics["loss"] = float(total.item()) / num_masked
+        num_real = max(int(np.count_nonzero(prepared.attention_mask)), 1)
         metrics.update(self._discriminator_metrics(disc_logits, replaced, prepared.attention_mask, bce, num_real))
         return loss, metrics
 

@@ -182,9 +182,9 @@ class SpanCorruption(Objective):
             decoder_attention_mask=labels != IGNORE_INDEX)
 
     def loss(self, model: Any, prepared: PreparedBatch, reduction: Reduction = "mean",
-             host_metrics: bool = True) -> tuple[Any, dict[str, Any]]:
+             host_metrics: bool = True, step_statistics: Any = None) -> tuple[Any, dict[str, Any]]:
         """Cross-entropy of the targets given the corrupted input (``reduction``, ``host_metrics`` as
-        :meth:`Objective.loss`)."""
+        :meth:`Objective.loss`; no ``step_statistics`` needed: every term is per target)."""
         if reduction not in _REDUCTIONS:
             raise ValueError(f"SpanCorruption.loss: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
         self.check_model(model)

@@ -10,6 +10,7 @@ import contextlib
 import math
 import os
 import sys
+import weakref
 from collections import Counter
 from types import ModuleType
 from typing import Any, Iterator
@@ -288,6 +289,11 @@ class ndarray:  # noqa: N801 - CuPy's name
     def device(self) -> Any:
         return MODULES_BY_NAME["cupy"].cuda.Device(0)
 
+    @property
+    def data(self) -> MemoryPointer:
+        """The array's device pointer (``.ptr``), as CuPy's ``MemoryPointer``: what NCCL calls take."""
+        return MemoryPointer(self._a)
+
     def __getattr__(self, name: str) -> Any:
         if name in _PROPERTIES:
             return getattr(self._a, name)
@@ -302,6 +308,37 @@ class ndarray:  # noqa: N801 - CuPy's name
             return result if name in ("item", "tolist") else _wrap(result)
 
         return call
+
+
+class MemoryPointer:
+    """CuPy's ``cupy.cuda.MemoryPointer``, reduced to ``ptr``: the address of the array's first element.
+
+    Taking it records the array, so that :func:`array_at` (the fake NCCL) finds the memory behind a pointer."""
+
+    __slots__ = ("ptr",)
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.ptr = int(array.ctypes.data)
+        _POINTED[self.ptr] = weakref.ref(array)
+
+
+_POINTED: dict[int, Any] = {}
+
+
+def array_at(pointer: int, count: int, dtype: Any) -> np.ndarray:
+    """``count`` elements of ``dtype`` at ``pointer`` (a ``.data.ptr`` taken earlier), as a writable NumPy view;
+    a clear error for a pointer the fake never handed out, freed memory, or a count past the end."""
+    reference = _POINTED.get(int(pointer))
+    array = reference() if reference is not None else None
+    if array is None:
+        raise ValueError(f"fake device: no live array at pointer {pointer:#x} (take it from array.data.ptr)")
+    if not array.flags.c_contiguous:
+        raise ValueError("fake device: the memory behind a pointer must be one contiguous array")
+    nbytes = int(count) * np.dtype(dtype).itemsize
+    if nbytes > array.nbytes:
+        raise ValueError(f"fake device: {count} × {np.dtype(dtype)} ({nbytes} bytes) run past the end of the "
+                         f"{array.nbytes}-byte array at {pointer:#x}")
+    return array.reshape(-1).view(np.uint8)[:nbytes].view(dtype)
 
 
 for _name in ("__add__", "__sub__", "__mul__", "__truediv__", "__floordiv__", "__mod__", "__pow__", "__matmul__",

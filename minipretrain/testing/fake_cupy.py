@@ -1,6 +1,7 @@
 """A strict stand-in for CuPy on a machine without a GPU: the CuPy code path, exercised on the CPU.
 
-``install()`` registers modules named ``cupy``, ``cupy.random``, ``cupy.linalg``, ``cupy.cuda``, ``cupyx``,
+``install()`` registers modules named ``cupy``, ``cupy.random``, ``cupy.linalg``, ``cupy.cuda`` (with
+``cupy.cuda.nccl``, collectives on the host: ``fake_nccl``), ``cupyx``,
 ``cupyx.scipy`` and ``cupyx.scipy.special`` in ``sys.modules``. Their arrays wrap NumPy arrays but are *not*
 ndarray subclasses, and they refuse what CuPy refuses, with CuPy's messages:
 
@@ -25,6 +26,7 @@ CuPy) or ``pytest --fake-gpu``.
 """
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from types import ModuleType
@@ -32,10 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from . import cupy_names
+from . import cupy_names, fake_nccl
 from .fake_array import (  # noqa: F401 - re-exported: fake_cupy is the one name to import
-    IMPLICIT_CONVERSION, MODULES_BY_NAME, TOTAL, SyncLog, _function, _operand, _record_sync, _wrap, asnumpy,
-    count_syncs, get_array_module, ndarray, ufunc_,
+    IMPLICIT_CONVERSION, MODULES_BY_NAME, TOTAL, MemoryPointer, SyncLog, _function, _operand, _record_sync, _wrap,
+    asnumpy, count_syncs, get_array_module, ndarray, ufunc_,
 )
 
 
@@ -111,13 +113,40 @@ def default_rng(seed: Any = None) -> Generator:
 
 # ----------------------------------------------------------------- cuda
 class _Stream:
+    ptr = 0  # the null (default) stream's handle, as CuPy's
+
     def synchronize(self) -> None:
         _record_sync("stream synchronize")
+
+
+_NULL_STREAM = _Stream()
+#: How many devices the fake reports (``MINIPRETRAIN_FAKE_CUPY_DEVICES``, default 1): a 2-rank mpiexec run on one
+#: machine needs two, one per rank, as on a real multi-GPU machine. Every device holds its arrays in host memory.
+_DEVICES_VARIABLE = "MINIPRETRAIN_FAKE_CUPY_DEVICES"
+_current_device = 0
+
+
+def device_count() -> int:
+    text = os.environ.get(_DEVICES_VARIABLE, "1").strip() or "1"
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{_DEVICES_VARIABLE} must be a positive whole number of fake devices, got {text!r}")
+    return int(text)
+
+
+def current_device_id() -> int:
+    return _current_device
 
 
 class _Device:
     def __init__(self, device: int = 0) -> None:
         self.id = device
+
+    def use(self) -> None:
+        global _current_device
+        if not 0 <= self.id < device_count():
+            raise RuntimeError(f"cudaErrorInvalidDevice: invalid device ordinal {self.id} (the fake device has "
+                               f"{device_count()}; set {_DEVICES_VARIABLE})")
+        _current_device = self.id
 
     def synchronize(self) -> None:
         _record_sync("device synchronize")
@@ -127,15 +156,19 @@ class _Device:
 
 
 def _build_cuda() -> ModuleType:
-    cuda = ModuleType("cupy.cuda", "Fake CUDA runtime: one device, named 'Fake GPU'.")
+    cuda = ModuleType("cupy.cuda", "Fake CUDA runtime: devices named 'Fake GPU' (one unless "
+                                   f"{_DEVICES_VARIABLE} says more), with a host-side NCCL.")
     runtime = ModuleType("cupy.cuda.runtime")
-    runtime.getDeviceCount = lambda: 1
+    runtime.getDeviceCount = device_count
     runtime.getDeviceProperties = lambda device: {"name": b"Fake GPU (minipretrain.testing.fake_cupy)",
                                                   "totalGlobalMem": 16 << 30}
     runtime.deviceSynchronize = lambda: _record_sync("device synchronize")
     cuda.runtime = runtime
     cuda.Device = _Device
-    cuda.Stream = type("Stream", (), {"null": _Stream()})
+    cuda.Stream = type("Stream", (), {"null": _NULL_STREAM})
+    cuda.get_current_stream = lambda device=None: _NULL_STREAM
+    cuda.MemoryPointer = MemoryPointer
+    cuda.nccl = fake_nccl.build()
     return cuda
 
 
@@ -199,7 +232,7 @@ _CUPY_MODULE = _build_cupy()
 _CUPYX, _CUPYX_SCIPY, _CUPYX_SPECIAL = _build_cupyx()
 MODULES: dict[str, ModuleType] = {
     "cupy": _CUPY_MODULE, "cupy.random": _CUPY_MODULE.random, "cupy.linalg": _CUPY_MODULE.linalg, "cupy.cuda": _CUDA,
-    "cupy.cuda.runtime": _CUDA.runtime, "cupyx": _CUPYX, "cupyx.scipy": _CUPYX_SCIPY,
+    "cupy.cuda.runtime": _CUDA.runtime, "cupy.cuda.nccl": _CUDA.nccl, "cupyx": _CUPYX, "cupyx.scipy": _CUPYX_SCIPY,
     "cupyx.scipy.special": _CUPYX_SPECIAL,
 }
 MODULES_BY_NAME.update(MODULES)

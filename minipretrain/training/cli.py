@@ -37,7 +37,8 @@ def _train(args: argparse.Namespace) -> int:
     from ..distributed import end_every_rank_on_error, init_communicator
 
     config = load_config(args.config, args.set or [])
-    comm = init_communicator("auto", timeout_s=config["training"].get("collective_timeout_s"))
+    comm = init_communicator("auto", timeout_s=config["training"].get("collective_timeout_s"),
+                             device=args.device or config["training"].get("device"))  # CUDA: NCCL
     return end_every_rank_on_error(comm, lambda: _train_run(args, config, comm))
 
 
@@ -50,7 +51,8 @@ def _train_run(args: argparse.Namespace, config: dict[str, Any], comm: Any) -> i
                          "run configuration (config file, --set overrides and options)")
     if comm.is_main:  # the run folder need only exist on rank 0's machine
         check_run_folder(run_dir, args.resume, args.overwrite)
-    say(f"run {config['name']!r} -> {run_dir}/" + (f" on {comm.world_size} ranks" if comm.world_size > 1 else ""))
+    ranks = f" on {comm.world_size} ranks ({comm.backend})" if comm.world_size > 1 else ""
+    say(f"run {config['name']!r} -> {run_dir}/{ranks}")
     started = time.perf_counter()
     if not comm.is_main:
         comm.barrier()  # rank 0 downloads the corpus, trains the tokenizer and writes the token cache first

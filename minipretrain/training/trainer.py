@@ -65,7 +65,7 @@ class PreTrainer:
         device: move the model there first ("cpu" or "cuda"); default: where the model already is.
         progress: show a tqdm progress bar (on rank 0).
         comm: the ranks' communicator (:mod:`minipretrain.distributed`); default ``init_communicator("auto")``:
-            MPI under ``mpiexec -n N`` (N > 1), else one process.
+            under ``mpiexec -n N`` (N > 1) NCCL for a model on CUDA, MPI otherwise; else one process.
         Any field of ``TrainingConfig`` as a keyword (learning_rate, warmup_steps, grad_clip, seed, ...).
     """
 
@@ -88,7 +88,8 @@ class PreTrainer:
         self.eval_dataset = eval_dataset
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.progress = progress
-        self.comm = init_communicator("auto", self.config.collective_timeout_s) if comm is None else comm
+        self.comm = (init_communicator("auto", self.config.collective_timeout_s, getattr(self.model, "device", None))
+                     if comm is None else comm)
         self.comm.check_agreement({**self._identity(), "training_config": asdict(self.config)}, "run configuration")
         # The flat parameter buffer is also the buffer the gradient all-reduce sends (one call per step).
         self.optimizer = FlatAdamW(param_groups(self.model, self.config.weight_decay), lr=learning_rate,
