@@ -94,6 +94,20 @@ class MaskedLanguageModeling(Objective):
         # end-of-text inside a window, say): BERT never masks a special token.
         candidates = attention_mask & ~special_mask & ~np.isin(original, self.special_ids)
 
+        input_ids, labels = self.mask_tokens(original, candidates, rng)
+        token_type_ids = getattr(batch, "token_type_ids", None)
+        token_type_ids = (np.zeros(original.shape, np.int64) if token_type_ids is None
+                          else np.asarray(token_type_ids, dtype=np.int64))
+        return PreparedBatch(input_ids=input_ids, attention_mask=attention_mask.copy(), labels=labels,
+                             token_type_ids=token_type_ids)
+
+    def mask_tokens(self, original: np.ndarray, candidates: np.ndarray,
+                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """BERT's 80/10/10 corruption of ``original`` at the ``candidates`` positions: (input_ids, labels).
+
+        ELECTRA's generator is masked the same way (``ReplacedTokenDetection`` calls this method), so the two
+        objectives draw the same masks from the same generator.
+        """
         # >>> exercise: mlm-masking
         selected = candidates & (rng.random(original.shape) < self.mask_prob)
         # One more uniform u per position decides what a selected token becomes:
@@ -109,11 +123,7 @@ class MaskedLanguageModeling(Objective):
             input_ids[to_random] = self.replacement_ids[rng.integers(0, self.replacement_ids.size, size=num_random)]
         labels = np.where(selected, original, IGNORE_INDEX).astype(np.int64)
         # <<< exercise
-        token_type_ids = getattr(batch, "token_type_ids", None)
-        token_type_ids = (np.zeros(original.shape, np.int64) if token_type_ids is None
-                          else np.asarray(token_type_ids, dtype=np.int64))
-        return PreparedBatch(input_ids=input_ids, attention_mask=attention_mask.copy(), labels=labels,
-                             token_type_ids=token_type_ids)
+        return input_ids, labels
 
     def __repr__(self) -> str:
         return (f"MaskedLanguageModeling(mask_prob={self.mask_prob}, mask_token_prob={self.mask_token_prob}, "

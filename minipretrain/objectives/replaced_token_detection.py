@@ -37,6 +37,7 @@ from ..ops.binary_cross_entropy import binary_cross_entropy_with_logits
 from ..ops.cross_entropy import IGNORE_INDEX, cross_entropy
 from ..ops.softmax import stable_softmax
 from .base import Objective, PreparedBatch, Reduction, _REDUCTIONS
+from .masked import MaskedLanguageModeling
 
 
 @dataclass
@@ -141,20 +142,15 @@ class ReplacedTokenDetection(Objective):
         special_mask = getattr(batch, "special_tokens_mask", None)
         special_mask = np.zeros(original.shape, bool) if special_mask is None else np.asarray(special_mask, bool)
         candidates = attention_mask & ~special_mask & ~np.isin(original, self.special_ids)
-        selected = candidates & (rng.random(original.shape) < self.mask_prob)
-        kind = rng.random(original.shape)
-        to_mask = selected & (kind < self.mask_token_prob)
-        to_random = selected & (kind >= self.mask_token_prob) & (kind < self.mask_token_prob + self.random_token_prob)
-        input_ids = original.copy()
-        input_ids[to_mask] = self.mask_id
-        if to_random.any():
-            input_ids[to_random] = self.replacement_ids[rng.integers(0, self.replacement_ids.size,
-                                                                     size=int(to_random.sum()))]
+        # The generator's input is masked exactly as masked LM masks (the same draws from the same rng); this
+        # objective holds the same settings (mask_prob, mask_token_prob, random_token_prob, mask_id,
+        # replacement_ids), so masked LM's one implementation serves both.
+        input_ids, labels = MaskedLanguageModeling.mask_tokens(self, original, candidates, rng)
         token_type_ids = getattr(batch, "token_type_ids", None)
         token_type_ids = (np.zeros(original.shape, np.int64) if token_type_ids is None
                           else np.asarray(token_type_ids, dtype=np.int64))
         return ReplacedTokenBatch(input_ids=input_ids, attention_mask=attention_mask.copy(),
-                                  labels=np.where(selected, original, IGNORE_INDEX).astype(np.int64),
+                                  labels=labels,
                                   token_type_ids=token_type_ids, original_ids=original.copy(),
                                   sampling_uniforms=rng.random(original.shape))
 
