@@ -169,13 +169,15 @@ class PreTrainer:
         return flops_per_token(seq_len) * tokens_per_s / self._peak_flops
 
     # ------------------------------------------------------------------ evaluation
-    def evaluate(self) -> dict[str, Any]:
-        """Loss, perplexity and accuracy on the evaluation split (fixed masks for MLM)."""
+    def evaluate(self, interim: bool = False) -> dict[str, Any]:
+        """Loss, perplexity and accuracy on the evaluation split (fixed masks for MLM); ``interim`` (an
+        evaluation before the last step) scores only ``interim_eval_batches`` batches when that is set."""
         if self.eval_dataset is None:
             raise ValueError("PreTrainer.evaluate: no eval_dataset was given")
         c = self.config
+        batches = c.interim_eval_batches if interim and c.interim_eval_batches is not None else c.eval_batches
         result = evaluate(self.model, self.eval_dataset, self.objective, c.eval_batch_size or c.batch_size,
-                          c.eval_batches, comm=self.comm)
+                          batches, comm=self.comm)
         return {"step": self.step, "tokens": self.tokens_seen, **result.as_dict()}
 
     # ------------------------------------------------------------------ the loop
@@ -220,11 +222,12 @@ class PreTrainer:
                                         tok_s=f"{record['tokens_per_s']:.0f}", refresh=False)
                 at_end = self.step == c.max_steps
                 if self.eval_dataset is not None and c.eval_interval and (self.step % c.eval_interval == 0 or at_end):
-                    evaluation = self.evaluate()
+                    evaluation = self.evaluate(interim=not at_end)
                     result.evaluations.append(evaluation)
                     self._write(log_file, {"event": "eval", **evaluation})
                     if bar is not None:
-                        bar.write(f"step {self.step}: val loss {evaluation['val_loss']:.4f}, "
+                        estimate = "" if at_end or c.interim_eval_batches is None else " (estimate)"
+                        bar.write(f"step {self.step}: val loss{estimate} {evaluation['val_loss']:.4f}, "
                                   f"perplexity {evaluation['val_perplexity']:.2f}, "
                                   f"accuracy {evaluation['val_accuracy']:.4f}")
                 if (c.checkpoint_interval and self.step % c.checkpoint_interval == 0 and not at_end
