@@ -156,6 +156,10 @@ def test_rank_zero_alone_writes_the_run_folder_and_prints(folder, tmp_path):
     assert [r.get("event") for r in records].count("start") == 1
     assert [r["step"] for r in records if "event" not in r] == [1, 2, 3]  # each step logged once
     assert done.stdout.count("finished 3 steps") == 1 and done.stdout.count("run 'mpi-clm'") == 1
+    # The last rank counts the yardsticks and sends them: rank 0 prints them once, beside the final loss
+    assert done.stdout.count("yardsticks on the validation split") == 1
+    final = [r for r in records if r.get("event") == "eval"][-1]["val_loss"]
+    assert [line.split()[-2] for line in done.stdout.splitlines() if line.startswith("this model")] == [f"{final:.4f}"]
 
 
 def test_a_checkpoint_saved_by_two_ranks_resumes_on_one_and_on_three_with_the_same_curve(folder, tmp_path):
