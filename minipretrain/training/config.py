@@ -107,6 +107,9 @@ class TrainingConfig:
     log_interval: int = 10  # how often the progress bar's loss/lr/tokens-per-second refresh (every step is logged)
     checkpoint_interval: int | None = None  # None: only at the end (and on Ctrl-C)
     seed: int = 0
+    # Several MPI ranks on the CPU: each rank applies AdamW to its share of the parameters (ZeRO stage 1,
+    # minipretrain.distributed.optimizer_shard); the same updates bit for bit, a fraction of the work.
+    shard_optimizer: bool = True
     collective_timeout_s: float | None = None  # data parallel: a rank silent this long ends the run (None: MPI's)
     divergence_factor: float | None = 3.0  # stop when the loss stays this many times its running level...
     divergence_steps: int = 5  # ...for this many steps in a row (None factor: only NaN/inf stops a run)
