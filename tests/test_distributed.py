@@ -24,6 +24,7 @@ from minipretrain.distributed import (Communicator, MPIUnavailableError, SingleP
                                       shard_bounds, stack_batches)
 from minipretrain.distributed.communicator import INSTALL_HINT
 from minipretrain.distributed.launch import available_cores, launch_command
+from minipretrain.distributed.optimizer_shard import partition_parameters
 from minipretrain.distributed.nccl import NCCLCommunicator
 from minipretrain.evaluation import evaluate
 from minipretrain.models import BERT, GPT, BERTConfig, GPTConfig
@@ -433,3 +434,50 @@ def test_the_nccl_communicator_on_one_rank_sums_the_device_buffer_in_place():
     with pytest.raises(TypeError, match="float16/32/64"):
         comm.allreduce_sum(to_device(np.zeros(3, np.int32), "cuda"))
     comm.barrier()
+
+
+@given(sizes=st.lists(st.integers(1, 5000), min_size=1, max_size=60), world_size=st.integers(1, 8))
+def test_parameter_blocks_are_consecutive_cover_every_parameter_and_are_near_equal(sizes, world_size):
+    blocks = partition_parameters(sizes, world_size)
+    assert len(blocks) == world_size
+    assert [i for block in blocks for i in block] == list(range(len(sizes)))  # consecutive, each once
+    ideal = sum(sizes) / world_size
+    for rank, block in enumerate(blocks[:-1]):  # each cut sits at the boundary nearest its target
+        end = sum(sizes[:block.stop])
+        assert abs(end - ideal * (rank + 1)) <= max(sizes) / 2 + 1e-9
+
+
+def test_a_sharded_norm_and_update_equal_the_replicated_ones_bit_for_bit():
+    from minipretrain.optim.flat import FlatAdamW
+    from minipretrain.optim import param_groups
+
+    def model_and_optimizer():
+        model = GPT(GPTConfig(vocab_size=11, n_layer=2, n_head=2, n_embd=16, block_size=8, seed=4))
+        optimizer = FlatAdamW(param_groups(model, 0.1), lr=1e-2, betas=(0.9, 0.99))
+        rng = np.random.default_rng(0)
+        for p in optimizer.flat.params:
+            p.grad = rng.standard_normal(p.shape).astype(p.data.dtype)
+        return optimizer
+
+    reference, sharded = model_and_optimizer(), model_and_optimizer()
+    whole = range(len(reference.flat.params))
+    assert sharded.flat.clip_grad_norm(0.5, owned=whole, comm=SingleProcessCommunicator()) == \
+        reference.flat.clip_grad_norm(0.5)
+    blocks = partition_parameters([s.stop - s.start for s in sharded.flat.slices], 3)
+    for block in blocks:  # three ranks' updates, one after the other, make up the whole update
+        sharded.step(region=sharded.flat.region(block))
+        sharded.steps_taken -= 1  # one step, taken in three pieces
+    sharded.steps_taken += 1
+    reference.step()
+    np.testing.assert_array_equal(sharded.flat.data, reference.flat.data)
+    np.testing.assert_array_equal(sharded.exp_avg_sq, reference.exp_avg_sq)
+
+
+def test_communicators_without_block_collectives_refuse_them_for_several_ranks():
+    class TwoRanks(Communicator):
+        world_size = 2
+
+    with pytest.raises(NotImplementedError, match="sharded optimizer needs an MPI communicator"):
+        TwoRanks().reduce_scatter_sum(np.zeros(4), [2, 2])
+    with pytest.raises(ValueError, match="do not cut a buffer of 4"):
+        SingleProcessCommunicator().allgather_blocks(np.zeros(4), [3])

@@ -146,6 +146,22 @@ def test_two_and_three_ranks_take_the_single_process_steps(folder, tmp_path, obj
         assert_same_run(tmp_path / f"ranks{ranks}", tmp_path / "one", rtol)
 
 
+def test_the_sharded_optimizer_takes_the_replicated_steps_bit_for_bit_and_saves_the_whole_optimizer(
+        folder, tmp_path):
+    config = write_config(folder, "mlm", "float32")
+    for name, sharded in (("replicated", "false"), ("sharded", "true")):
+        done = train(3, config, tmp_path / name, "--set", f"training.shard_optimizer={sharded}")
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert_same_run(tmp_path / "sharded", tmp_path / "replicated", rtol=0)
+    saved, reference = (load_checkpoint(tmp_path / name / "checkpoint.npz")["optimizer"]
+                        for name in ("sharded", "replicated"))
+    moments = [key for key in reference if key.endswith(("exp_avg", "exp_avg_sq"))]
+    assert moments and sorted(saved) == sorted(reference)
+    for key in moments:  # every rank's block of AdamW's moments reached rank 0's checkpoint
+        np.testing.assert_array_equal(saved[key], reference[key], err_msg=key)
+        assert np.any(saved[key] != 0), key
+
+
 def test_rank_zero_alone_writes_the_run_folder_and_prints(folder, tmp_path):
     run_dir = tmp_path / "run"
     done = train(3, write_config(folder), run_dir)
@@ -156,6 +172,10 @@ def test_rank_zero_alone_writes_the_run_folder_and_prints(folder, tmp_path):
     assert [r.get("event") for r in records].count("start") == 1
     assert [r["step"] for r in records if "event" not in r] == [1, 2, 3]  # each step logged once
     assert done.stdout.count("finished 3 steps") == 1 and done.stdout.count("run 'mpi-clm'") == 1
+    # The last rank counts the yardsticks and sends them: rank 0 prints them once, beside the final loss
+    assert done.stdout.count("yardsticks on the validation split") == 1
+    final = [r for r in records if r.get("event") == "eval"][-1]["val_loss"]
+    assert [line.split()[-2] for line in done.stdout.splitlines() if line.startswith("this model")] == [f"{final:.4f}"]
 
 
 def test_a_checkpoint_saved_by_two_ranks_resumes_on_one_and_on_three_with_the_same_curve(folder, tmp_path):

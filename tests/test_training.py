@@ -166,6 +166,21 @@ def test_perplexity_is_exp_of_the_token_weighted_nll_over_the_whole_split(corpus
     assert evaluate_perplexity(model, val, batch_size=5) == pytest.approx(math.exp(total / count), rel=1e-5)
 
 
+def test_interim_evaluations_estimate_on_the_first_batches_and_the_last_scores_the_whole_split(
+        corpus_file: Path, tmp_path: Path) -> None:
+    train, val = datasets(corpus_file, tmp_path / "cache")
+    trainer = trainer_for(tiny_gpt(train.tokenizer.vocab_size), train, val, max_steps=6, eval_interval=2,
+                          eval_batch_size=4, interim_eval_batches=2)
+    interim_a, interim_b, last = trainer.train().evaluations
+    first_two = [b for _, b in zip(range(2), val.iter_eval_batches(4))]
+    estimate_targets = sum(int(b.attention_mask[:, 1:].sum()) for b in first_two)
+    assert interim_a["val_targets"] == interim_b["val_targets"] == estimate_targets < val.num_tokens - 1
+    assert last["val_targets"] == val.num_tokens - 1  # the whole split, every token but the first
+    assert last["val_loss"] == pytest.approx(trainer.evaluate()["val_loss"], rel=1e-12)
+    with pytest.raises(ValueError, match="interim_eval_batches"):
+        trainer_for(tiny_gpt(train.tokenizer.vocab_size), train, val, interim_eval_batches=0)
+
+
 def test_mlm_training_and_fixed_evaluation_masks(corpus_file: Path, tmp_path: Path) -> None:
     train, val = datasets(corpus_file, tmp_path / "cache", objective="mlm")
     bert = BERT(BERTConfig(vocab_size=train.tokenizer.vocab_size, n_layer=1, n_head=2, n_embd=32,

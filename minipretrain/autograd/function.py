@@ -38,6 +38,7 @@ from typing import Any, ClassVar
 
 from ..backend import DeviceError, array_module, device_of
 from .grad_mode import is_grad_enabled
+from .tensor import Tensor
 
 
 class GraphFreedError(RuntimeError):
@@ -50,8 +51,6 @@ class Context:
     __slots__ = ("function", "inputs", "needs_input_grad", "_saved", "_freed", "__dict__")
 
     def __init__(self, function: type[Function], inputs: tuple[Any, ...]) -> None:
-        from .tensor import Tensor
-
         self.function = function
         self.inputs = inputs
         self.needs_input_grad = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
@@ -103,13 +102,10 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Any, **options: Any) -> Any:
         """Run the op on Tensors (or constants) and return a Tensor that remembers how it was made."""
-        from .tensor import Tensor
-
-        if cls.lifts_constants:
+        if cls.lifts_constants and not all(isinstance(x, Tensor) for x in inputs):
             inputs = _lift_constants(cls.__name__, inputs)
         arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
-        _check_same_device(cls.__name__, inputs)
-        _check_same_float_dtype(cls.__name__, inputs)
+        _check_operands(cls.__name__, inputs)
         needs_graph = is_grad_enabled() and any(isinstance(x, Tensor) and x.requires_grad for x in inputs)
         ctx = Context(cls, inputs)
         try:
@@ -128,16 +124,12 @@ def constant(x: Any, like: Any = None) -> Any:
     """The array behind ``x`` when it is a Tensor; otherwise ``x`` itself, as an array of ``like``'s module
     (NumPy or CuPy) when ``like`` (a Tensor) is given. For op arguments that are data, not inputs to
     differentiate: token ids, targets, masks, indices."""
-    from .tensor import Tensor
-
     if isinstance(x, Tensor):
         return x.data
     return x if like is None else array_module(like.data).asarray(x)
 
 
 def _lift_constants(op: str, inputs: tuple[Any, ...]) -> tuple[Any, ...]:
-    from .tensor import Tensor
-
     partner = next((x for x in inputs if isinstance(x, Tensor)), None)
     if partner is None:
         kinds = " and ".join(type(x).__name__ for x in inputs)
@@ -149,9 +141,22 @@ def _lift_constants(op: str, inputs: tuple[Any, ...]) -> tuple[Any, ...]:
                  else Tensor(xp.asarray(x, dtype=dtype)) for x in inputs)
 
 
-def _check_same_device(op: str, inputs: tuple[Any, ...]) -> None:
-    from .tensor import Tensor
+def _check_operands(op: str, inputs: tuple[Any, ...]) -> None:
+    """Refuse Tensors on different devices or of different float dtypes in one op. This runs for every op,
+    so the common case is a cheap pass (array types and dtype objects compared); the two checks below, which
+    explain the problem, run only when something differs."""
+    arrays = [x.data for x in inputs if isinstance(x, Tensor)]
+    if len(arrays) < 2:
+        return
+    first_type = type(arrays[0])
+    if any(type(a) is not first_type for a in arrays):
+        _check_same_device(op, inputs)
+    float_dtypes = [a.dtype for a in arrays if a.dtype.kind == "f"]
+    if any(dtype != float_dtypes[0] for dtype in float_dtypes):
+        _check_same_float_dtype(op, inputs)
 
+
+def _check_same_device(op: str, inputs: tuple[Any, ...]) -> None:
     devices = {device_of(x.data) for x in inputs if isinstance(x, Tensor)}
     if len(devices) > 1:
         described = ", ".join(f"{tuple(x.shape)} on {x.device}" for x in inputs if isinstance(x, Tensor))
@@ -159,8 +164,6 @@ def _check_same_device(op: str, inputs: tuple[Any, ...]) -> None:
 
 
 def _check_same_float_dtype(op: str, inputs: tuple[Any, ...]) -> None:
-    from .tensor import Tensor
-
     floats = {str(x.data.dtype) for x in inputs if isinstance(x, Tensor) and x.data.dtype.kind == "f"}
     if len(floats) > 1:
         described = ", ".join(f"{tuple(x.shape)} {x.data.dtype}" for x in inputs if isinstance(x, Tensor))

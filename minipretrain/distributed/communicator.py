@@ -23,6 +23,7 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -121,6 +122,29 @@ class Communicator:
         """The sums over all ranks of a few numbers (in float64), in one collective."""
         return tuple(float(v) for v in values)
 
+    #: Whether :meth:`reduce_scatter_sum` and :meth:`allgather_blocks` work here for several ranks (the
+    #: sharded optimizer, :mod:`~minipretrain.distributed.optimizer_shard`, needs them).
+    shards_optimizer = False
+
+    def reduce_scatter_sum(self, buffer: Any, counts: Sequence[int]) -> Any:
+        """Sum ``buffer`` over the ranks, keeping only rank r's block on rank r: the ``counts[r]`` elements
+        after the first ``sum(counts[:r])``. The rest of ``buffer`` is left as it was. Returns ``buffer``."""
+        _check_blocks(buffer, counts, self.world_size)
+        self._one_rank_only("reduce_scatter_sum")
+        return buffer
+
+    def allgather_blocks(self, buffer: Any, counts: Sequence[int]) -> Any:
+        """Every rank's block of ``buffer`` (as in :meth:`reduce_scatter_sum`) copied into every rank's
+        ``buffer``, in place. Returns ``buffer``."""
+        _check_blocks(buffer, counts, self.world_size)
+        self._one_rank_only("allgather_blocks")
+        return buffer
+
+    def _one_rank_only(self, collective: str) -> None:
+        if self.world_size > 1:  # a subclass without its own version: the identity would be wrong
+            raise NotImplementedError(f"{type(self).__name__} has no {collective}; the sharded optimizer "
+                                      "needs an MPI communicator (shards_optimizer is False here)")
+
     def broadcast(self, value: Any, root: int = 0) -> Any:
         """Rank ``root``'s ``value`` (any picklable object) on every rank."""
         return value
@@ -204,6 +228,30 @@ class MPICommunicator(Communicator):
         self._allreduce_host(sums, "a metric all-reduce")
         return tuple(float(v) for v in sums)
 
+    shards_optimizer = True
+
+    def reduce_scatter_sum(self, buffer: Any, counts: Sequence[int]) -> Any:
+        _check_blocks(buffer, counts, self.world_size)
+        start = sum(counts[:self.rank])
+        mine = np.empty(counts[self.rank], dtype=buffer.dtype)
+        if self.timeout_s is None:
+            self.comm.Reduce_scatter(buffer, mine, list(counts), op=self.MPI.SUM)
+        else:
+            self._wait(self.comm.Ireduce_scatter(buffer, mine, list(counts), op=self.MPI.SUM),
+                       "the gradient reduce-scatter")
+        buffer[start:start + counts[self.rank]] = mine
+        return buffer
+
+    def allgather_blocks(self, buffer: Any, counts: Sequence[int]) -> Any:
+        _check_blocks(buffer, counts, self.world_size)
+        displacements = [sum(counts[:r]) for r in range(len(counts))]
+        message = [buffer, (list(counts), displacements)]
+        if self.timeout_s is None:
+            self.comm.Allgatherv(self.MPI.IN_PLACE, message)
+        else:
+            self._wait(self.comm.Iallgatherv(self.MPI.IN_PLACE, message), "the parameter all-gather")
+        return buffer
+
     def broadcast(self, value: Any, root: int = 0) -> Any:
         return self.comm.bcast(value, root=root)
 
@@ -262,6 +310,16 @@ def _check_buffer(buffer: Any) -> None:
     if flags is None or not flags.c_contiguous:
         raise TypeError("allreduce_sum needs one contiguous array (the flat gradient buffer), "
                         f"got {type(buffer).__name__}{'' if flags is None else ' (not contiguous)'}")
+
+
+def _check_blocks(buffer: Any, counts: Sequence[int], world_size: int) -> None:
+    _check_buffer(buffer)
+    if array_module(buffer) is not np:
+        raise TypeError("reduce_scatter_sum/allgather_blocks work on host (NumPy) buffers; a GPU run keeps "
+                        "the optimizer replicated (the all-reduce goes over NCCL)")
+    if len(counts) != world_size or sum(counts) != buffer.size or min(counts) < 0:
+        raise ValueError(f"blocks of {list(counts)} elements do not cut a buffer of {buffer.size} into "
+                         f"{world_size} ranks' blocks")
 
 
 def _first_line(error: BaseException) -> str:

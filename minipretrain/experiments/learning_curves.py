@@ -66,6 +66,8 @@ class StepTracker:
             self.groups.setdefault(layer_group(name), []).append(parameter)
         self.records: list[dict[str, Any]] = []
         self._pending: dict[str, Any] = {}
+        # It reads every parameter's gradient: a sharded optimizer leaves each rank only its own block.
+        trainer.config.shard_optimizer = False
         original_step = trainer.optimizer.step
 
         def tracked_step() -> None:

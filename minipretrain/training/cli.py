@@ -94,23 +94,28 @@ def _train_run(args: argparse.Namespace, config: dict[str, Any], comm: Any) -> i
     perplexity = (f"perplexity {last['val_perplexity']:.3f}, " if run.objective.loss_is_cross_entropy else "")
     say(f"final train loss {result.final_loss:.4f}; validation loss {last['val_loss']:.4f}, {perplexity}"
         f"accuracy {last['val_accuracy']:.4f}")
-    if run.objective.name == "clm" and not args.no_yardsticks and comm.is_main:
-        _show_yardsticks(config, last["val_loss"])
+    # The yardsticks (seconds of n-gram counting) need no model: with several ranks the last one counts
+    # while rank 0 writes the sample, and sends its table to rank 0, which prints it after the sample.
+    yardsticks = run.objective.name == "clm" and not args.no_yardsticks
+    counting_rank = comm.world_size - 1
+    table = _yardstick_table(config, last["val_loss"]) if yardsticks and comm.rank == counting_rank else None
     if not args.no_sample and comm.is_main and hasattr(run.objective, "examples"):
         from .examples import show_examples
 
         show_examples(run, seed=int(training.get("seed", 0)))
     elif not args.no_sample and comm.is_main:
         _show_samples(run.model, run.tokenizer, run.objective.name, seed=int(training.get("seed", 0)))
+    if yardsticks:
+        table = comm.broadcast(table, root=counting_rank)
+        say("\nyardsticks on the validation split (lower is better):\n" + table)
     return 0
 
 
-def _show_yardsticks(config: dict[str, Any], val_loss: float) -> None:
+def _yardstick_table(config: dict[str, Any], val_loss: float) -> str:
     """What counting (n-grams) and compressing reach on the same validation split, beside the model's loss."""
     from ..evaluation.yardsticks import corpus_yardsticks, format_table
 
-    print("\nyardsticks on the validation split (lower is better):")
-    print(format_table(corpus_yardsticks(config), model_loss=val_loss))
+    return format_table(corpus_yardsticks(config), model_loss=val_loss)
 
 
 def _show_samples(model: Any, tokenizer: Any, objective: str, seed: int) -> None:

@@ -101,9 +101,15 @@ class TrainingConfig:
     eval_interval: int = 500
     eval_batches: int | None = None  # None: the whole evaluation split
     eval_batch_size: int | None = None
+    # Evaluations before the last step may score only the split's first batches: a progress estimate (as
+    # nanoGPT's eval_iters), the same windows each time; the last step's evaluation follows eval_batches.
+    interim_eval_batches: int | None = None  # None: every evaluation follows eval_batches
     log_interval: int = 10  # how often the progress bar's loss/lr/tokens-per-second refresh (every step is logged)
     checkpoint_interval: int | None = None  # None: only at the end (and on Ctrl-C)
     seed: int = 0
+    # Several MPI ranks on the CPU: each rank applies AdamW to its share of the parameters (ZeRO stage 1,
+    # minipretrain.distributed.optimizer_shard); the same updates bit for bit, a fraction of the work.
+    shard_optimizer: bool = True
     collective_timeout_s: float | None = None  # data parallel: a rank silent this long ends the run (None: MPI's)
     divergence_factor: float | None = 3.0  # stop when the loss stays this many times its running level...
     divergence_steps: int = 5  # ...for this many steps in a row (None factor: only NaN/inf stops a run)
@@ -119,6 +125,8 @@ class TrainingConfig:
             (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}"),
             (self.grad_clip is None or self.grad_clip > 0, "grad_clip must be positive or None"),
             (self.eval_interval >= 0 and self.log_interval >= 1, "eval_interval >= 0 and log_interval >= 1"),
+            (self.interim_eval_batches is None or self.interim_eval_batches >= 1,
+             "interim_eval_batches must be at least 1 or None (then every evaluation follows eval_batches)"),
             (self.divergence_factor is None or self.divergence_factor > 1, "divergence_factor must exceed 1 or be None"),
             (self.divergence_steps >= 1, "divergence_steps must be at least 1"),
         ]
