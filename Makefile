@@ -29,7 +29,7 @@ MPIEXEC_ARGS ?=
 LAUNCH = $(PY) -m minipretrain.distributed.launch --nproc $(NPROC) --mpiexec-args "$(MPIEXEC_ARGS)" --
 
 .PHONY: help install test test-fast train-clm train-mlm train-t5 train-electra sample data bench bench-gpu experiments \
-        exp-clm-vs-mlm exp-scaling exp-data-quality exp-learning-curves clean \
+        exp-clm-vs-mlm exp-scaling exp-data-quality exp-learning-curves exp-next-token clean \
         lessons exercises check check-selftest bugs bug
 
 help:
@@ -40,7 +40,7 @@ help:
 	@echo "make test            the whole test suite with coverage of minipretrain/"
 	@echo "make bench           speed and memory benchmarks (figures, not tests); NANOGPT_DIR=... adds nanoGPT's train.py"
 	@echo "make bench-gpu       on a GPU machine: the gpu tests on real CuPy, then GPU throughput (8 min)"
-	@echo "make experiments     the four research experiments (writes docs/results/)"
+	@echo "make experiments     the research experiments (writes docs/results/); one of them: make exp-next-token"
 	@echo "make data            fetch the default corpora into data/"
 	@echo "make install         create .venv and install minipretrain with its dev and mpi extras (EXTRAS=dev,mpi,reference adds torch and transformers)"
 	@echo "make lessons         install JupyterLab into .venv and open the course in notebooks/"
@@ -98,7 +98,7 @@ bench: install
 bench-gpu: install
 	$(PY) benchmarks/gpu.py $(ARGS)
 
-experiments: exp-clm-vs-mlm exp-scaling exp-data-quality exp-learning-curves
+experiments: exp-clm-vs-mlm exp-scaling exp-data-quality exp-learning-curves exp-next-token
 
 exp-clm-vs-mlm: install
 	$(LAUNCH) experiment clm-vs-mlm $(ARGS)
@@ -111,6 +111,11 @@ exp-data-quality: install
 
 exp-learning-curves: install
 	$(LAUNCH) experiment learning-curves $(ARGS)
+
+# Q1 (why next-token prediction works): Markov chains of order 1-3 and Tiny Shakespeare, 5 seeds; writes
+# docs/results/next_token/ and this question's records in docs/results/claims.json.
+exp-next-token: install
+	$(LAUNCH) experiment next-token $(ARGS)
 
 # The course. JupyterLab is installed on demand: the lessons run under the test suite without it.
 lessons: install

@@ -106,3 +106,23 @@ def test_the_readme_table_is_rewritten_between_markers_and_checked(tmp_path, cap
     assert "up to date" in capsys.readouterr().out
     with pytest.raises(ClaimsError, match="needs the lines"):
         with_table("# no markers\n", [])
+
+
+def test_replace_question_keeps_the_other_questions_and_refuses_strangers(tmp_path) -> None:
+    from minipretrain.experiments.claims import replace_question
+
+    (tmp_path / "example").mkdir()
+    (tmp_path / "example" / "README.md").write_text("# Example\n", encoding="utf-8")
+    path = tmp_path / "claims.json"
+    first = replace_question(path, "Q0 example", [_record()])
+    assert [c.id for c in first] == ["example-claim"]
+    other = _record(id="other", question="Q9 other")
+    replace_question(path, "Q9 other", [other])
+    again = replace_question(path, "Q0 example", [_record(id="renamed")])
+    assert [(c.id, c.question) for c in again] == [("other", "Q9 other"), ("renamed", "Q0 example")]
+    assert [c.id for c in load_claims(path)] == ["other", "renamed"]
+    with pytest.raises(ClaimsError, match="do not belong"):
+        replace_question(path, "Q0 example", [other])
+    with pytest.raises(ClaimsError, match="missing field"):
+        replace_question(path, "Q0 example", [_record(rule=None)])
+    assert [c.id for c in load_claims(path)] == ["other", "renamed"]  # a refused write leaves the file alone

@@ -133,7 +133,7 @@ def test_cli_registers_every_experiment() -> None:
     add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["experiment", "scaling", "--scale", "smoke", "--seeds", "2", "--out", "x"])
     assert (args.name, args.scale, args.seeds, args.out) == ("scaling", "smoke", 2, "x")
-    assert set(EXPERIMENTS) == {"clm-vs-mlm", "scaling", "data-quality", "learning-curves"}
+    assert set(EXPERIMENTS) == {"clm-vs-mlm", "scaling", "data-quality", "learning-curves", "next-token"}
     with pytest.raises(SystemExit):
         parser.parse_args(["experiment", "nope"])
 

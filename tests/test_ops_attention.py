@@ -136,3 +136,38 @@ def test_fully_masked_attention_rows_give_zeros_not_nan(device):
     for t in (q, k2, v2):
         assert np.isfinite(host(t.grad)).all()
     assert not host(q.grad)[1].any() and not host(q.grad)[0, :, :2].any()
+
+
+@pytest.mark.parametrize("tq, tk", [(5, 5), (2, 5)], ids=["square", "decoding"])
+def test_a_window_bands_the_causal_mask_and_a_wide_one_is_the_causal_mask(tq, tk):
+    from minipretrain.ops.attention import attention_mask
+
+    causal = np.broadcast_to(attention_mask(np, tq, tk, True, None), (1, 1, tq, tk))[0, 0]
+    for window in (tk, tk + 3):
+        np.testing.assert_array_equal(attention_mask(np, tq, tk, True, None, window=window)[0, 0], causal)
+    banded = attention_mask(np, tq, tk, True, None, window=2)[0, 0]
+    # Query i sits at key position i + tk - tq and sees that key and the one before it, nothing else.
+    expected = np.zeros((tq, tk), dtype=bool)
+    for i in range(tq):
+        position = i + tk - tq
+        expected[i, max(0, position - 1):position + 1] = True
+    np.testing.assert_array_equal(banded, expected)
+
+
+@pytest.mark.parametrize("window", [1, 2, 3])
+def test_windowed_attention_equals_the_composed_reference_with_its_own_mask(device, window):
+    rng = np.random.default_rng(7)
+    q, k, v = (rng.standard_normal((2, 2, 4, 3)) for _ in range(3))
+    assert_same_forward_and_backward(
+        lambda q_, k_, v_: ops.scaled_dot_product_attention(q_, k_, v_, causal=True, window=window),
+        lambda q_, k_, v_: attention_reference(q_, k_, v_, causal=True, window=window), [q, k, v], device)
+    check_gradients(lambda q_, k_, v_: ops.scaled_dot_product_attention(q_, k_, v_, causal=True, window=window),
+                    q, k, v, device=device)
+
+
+@pytest.mark.parametrize("kwargs", [{"window": 0, "causal": True}, {"window": 2, "causal": False},
+                                    {"window": 1.5, "causal": True}])
+def test_a_window_must_be_a_positive_whole_number_on_causal_attention(kwargs):
+    q = leaf(np.ones((1, 1, 2, 2)))
+    with pytest.raises(ValueError, match="window"):
+        ops.scaled_dot_product_attention(q, q, q, **kwargs)

@@ -92,6 +92,37 @@ class MarkovCorpus:
         conditional_entropy = -(self.transition * np.log(self.transition)).sum(axis=1)
         return float(pi @ conditional_entropy)
 
+    def _context_joint(self, context_length: int) -> np.ndarray:
+        """(V^j, V): P(the last j symbols, the next one) in the stationary process, for j <= order.
+
+        The joint law of (k-context, next symbol) is pi(c) P(x | c); summing over the k - j older symbols
+        of c leaves its last j, ``c mod V^j`` (contexts read as base-V numbers, oldest symbol first).
+        """
+        if not 0 <= context_length <= self.order:
+            raise ValueError(f"context_length must be in 0..{self.order} (the order), got {context_length}")
+        joint_all = self.stationary_distribution()[:, None] * self.transition  # (V^k contexts, V next symbols)
+        joint = np.zeros((self.alphabet_size ** context_length, self.alphabet_size))
+        np.add.at(joint, np.arange(self.num_contexts) % self.alphabet_size ** context_length, joint_all)
+        return joint
+
+    def conditional_table(self, context_length: int) -> np.ndarray:
+        """(V^j, V): P(x_t | its j previous symbols), rows indexed as contexts are (oldest symbol first), for
+        j <= order: the best predictor that sees only j symbols (j = order: ``transition``; 0: the marginal)."""
+        joint = self._context_joint(context_length)
+        return joint / joint.sum(axis=1, keepdims=True)
+
+    def context_entropy(self, context_length: int) -> float:
+        """H(X_t | the ``context_length`` symbols before it) in nats: the best loss with only that much context.
+
+        0 gives the marginal entropy H(X_t); ``order`` or more gives the entropy rate (older symbols add nothing).
+        """
+        if context_length < 0:
+            raise ValueError(f"context_length must be >= 0, got {context_length}")
+        if context_length >= self.order:
+            return self.entropy_rate()
+        joint = self._context_joint(context_length)
+        return float(-(joint * np.log(joint / joint.sum(axis=1, keepdims=True))).sum())
+
     def two_sided_entropy(self) -> float:
         """H(X_t | the ``order`` symbols on each side) in nats: the floor of masked-token prediction (MLM).
 

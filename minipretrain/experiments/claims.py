@@ -18,7 +18,8 @@ The file is a JSON list of records, one per claim::
 key is refused so a typo cannot hide a field. :func:`load_claims` validates a file and reports every problem
 at once; :func:`render_table` turns the records into the Markdown table that ``docs/results/README.md``
 carries between ``<!-- claims:start -->`` and ``<!-- claims:end -->`` (:func:`update_readme` rewrites it;
-``python -m minipretrain.experiments.claims --check`` fails when the README is out of date).
+``python -m minipretrain.experiments.claims --check`` fails when the README is out of date). An experiment
+puts its own records in with :func:`replace_question`, leaving the other questions' alone.
 """
 from __future__ import annotations
 
@@ -116,6 +117,27 @@ def load_claims(path: Path | str = DEFAULT_CLAIMS, check_pages: bool = True) -> 
     except json.JSONDecodeError as error:
         raise ClaimsError(f"{path} is not valid JSON: {error}") from None
     return validate_claims(records, path.parent if check_pages else None)
+
+
+def replace_question(path: Path | str, question: str, records: Sequence[dict[str, Any]]) -> list[Claim]:
+    """Write ``records`` into claims.json at ``path`` in place of every record of ``question``; the other
+    questions' records stay, in their order (each experiment rewrites only its own). The whole file is
+    validated (pages checked beside it) before it is written, atomically; a missing file starts empty."""
+    from ..files import atomic_file
+
+    path = Path(path)
+    wrong = [record.get("id") for record in records if record.get("question") != question]
+    if wrong:
+        raise ClaimsError(f"records {wrong} do not belong to question {question!r}")
+    existing = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+    if not isinstance(existing, list):
+        raise ClaimsError(f"{path} must hold a JSON list of claim records")
+    combined = [r for r in existing if not (isinstance(r, dict) and r.get("question") == question)] + list(records)
+    claims = validate_claims(combined, path.parent)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path, "w") as handle:
+        handle.write(json.dumps(combined, indent=1, ensure_ascii=False) + "\n")
+    return claims
 
 
 def _cell(text: str) -> str:

@@ -1,8 +1,8 @@
 """``experiment`` command: ``python -m minipretrain experiment NAME [--scale cpu|gpu|smoke] [--out DIR] [--seeds N]``.
 
-NAME is one of ``clm-vs-mlm``, ``scaling``, ``data-quality``, ``learning-curves`` or ``all``. Each writes its
-page (README.md), plots (PNG) and results.json into ``docs/results/<name>/`` unless ``--out`` says otherwise
-(with ``all``, ``--out`` is the parent folder).
+NAME is one of ``clm-vs-mlm``, ``scaling``, ``data-quality``, ``learning-curves``, ``next-token`` or ``all``.
+Each writes its page (README.md), plots (PNG) and results.json into ``docs/results/<name>/`` unless ``--out``
+says otherwise (with ``all``, ``--out`` is the parent folder).
 
 Under ``mpiexec -n N`` (``make exp-*`` on every core) each training is data-parallel over the N ranks; rank 0
 alone prints and writes pages, plots and results, and an error on any rank ends them all.
@@ -24,6 +24,7 @@ EXPERIMENTS: dict[str, tuple[str, int]] = {
     "scaling": ("minipretrain.experiments.scaling", 3),
     "data-quality": ("minipretrain.experiments.data_quality", 3),
     "learning-curves": ("minipretrain.experiments.learning_curves", 3),
+    "next-token": ("minipretrain.experiments.next_token", 5),
 }
 
 
@@ -60,7 +61,7 @@ def _run_all(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Register ``experiment NAME [--scale] [--out] [--seeds]`` on the main parser's subparsers."""
-    parser = subparsers.add_parser("experiment", help="run one of the four research experiments",
+    parser = subparsers.add_parser("experiment", help="run one of the research experiments",
                                    description=__doc__.splitlines()[0])
     parser.add_argument("name", choices=[*EXPERIMENTS, "all"], help="which experiment")
     parser.add_argument("--scale", choices=SCALES, default="cpu",
@@ -68,6 +69,6 @@ def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]"
                              "description's scale")
     parser.add_argument("--out", default=None, help="output folder (default docs/results/<name>)")
     parser.add_argument("--seeds", type=int, default=None,
-                        help="number of seeds 0..N-1 (default 3; scaling: per size on the real corpus, the Markov "
+                        help="number of seeds 0..N-1 (default 3, next-token 5; scaling: per size on the real corpus, the Markov "
                              "sweep always uses the first)")
     parser.set_defaults(func=_run)

@@ -1,8 +1,9 @@
-"""Statistics over seeds: a mean with its Student-t interval, and a trailing moving average for curves."""
+"""Statistics over seeds: a mean with its Student-t interval (also widened by an evaluation sample's error), and a
+trailing moving average for curves."""
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -45,3 +46,25 @@ def smooth(values: Sequence[float], window: int) -> np.ndarray:
         lo = max(0, i + 1 - window)
         out[i] = (cumulative[i + 1] - cumulative[lo]) / (i + 1 - lo)
     return out
+
+
+def seeds_and_sample_interval(per_window: Any, confidence: float = 0.95) -> dict[str, float]:
+    """A per-evaluation-window statistic, ``per_window[seed, window]``, as one mean with an interval that
+    covers both sources of chance: the seeds (training) and the evaluation sample (which windows the split
+    happens to hold).
+
+    Each seed's value is its mean over the windows. The interval is the Student-t interval over seeds,
+    widened by the sample's standard error (the windows' spread / √windows, averaged over seeds; every seed
+    reads the same windows, so averaging seeds does not shrink it): half-width √(h_seeds² + (z·se)²), the
+    two being independent. With one seed it is undefined (NaN), as :func:`t_interval`'s.
+    """
+    from scipy import stats
+
+    matrix = np.atleast_2d(np.asarray(per_window, dtype=np.float64))
+    seeds = t_interval(matrix.mean(axis=1), confidence)
+    windows = matrix.shape[1]
+    sample_se = float(np.mean(matrix.std(axis=1, ddof=1) / math.sqrt(windows))) if windows > 1 else 0.0
+    seed_half = seeds["high"] - seeds["mean"]
+    half = math.sqrt(seed_half ** 2 + (float(stats.norm.ppf(0.5 + confidence / 2)) * sample_se) ** 2)
+    return {"mean": seeds["mean"], "low": seeds["mean"] - half, "high": seeds["mean"] + half,
+            "seed_half_width": seed_half, "sample_se": sample_se, "n": seeds["n"], "windows": windows}

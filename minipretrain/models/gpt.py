@@ -87,7 +87,7 @@ class CausalSelfAttention(Module):
         self.resid_dropout = Dropout(c.dropout, source)
 
     def forward(self, x: Tensor, key_padding_mask: Any = None, cache: LayerCache | None = None,
-                past_length: int = 0) -> Tensor:
+                past_length: int = 0, window: int | None = None) -> Tensor:
         batch, length, width = x.shape
         head_dim = width // self.n_head
         # (B, T, 3C) -> (3, B, H, T, D): one projection, then views; no per-head Python loop.
@@ -98,7 +98,8 @@ class CausalSelfAttention(Module):
             k, v = cache.append(k.data, v.data, past_length)
         dropout_p = self.attn_dropout_p if self.training else 0.0
         y = ops.scaled_dot_product_attention(q, k, v, causal=True, key_padding_mask=key_padding_mask,
-                                             dropout_p=dropout_p, rng=self.source.generator if dropout_p else None)
+                                             dropout_p=dropout_p, rng=self.source.generator if dropout_p else None,
+                                             window=window)
         y = y.permute(0, 2, 1, 3).reshape(batch, length, width)
         return self.resid_dropout(self.c_proj(y))
 
@@ -133,8 +134,8 @@ class Block(Module):
         self.mlp = MLP(config, source, rng)
 
     def forward(self, x: Tensor, key_padding_mask: Any = None, cache: LayerCache | None = None,
-                past_length: int = 0) -> Tensor:
-        x = x + self.attn(self.ln_1(x), key_padding_mask, cache, past_length)
+                past_length: int = 0, window: int | None = None) -> Tensor:
+        x = x + self.attn(self.ln_1(x), key_padding_mask, cache, past_length, window)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -210,8 +211,9 @@ class GPT(Module):
         """The final hidden states (B, T, C) for probes, named as ``BERT.encode`` so either model can be probed."""
         return self.hidden_states(input_ids, attention_mask)
 
-    def hidden_states(self, input_ids: Any, attention_mask: Any = None, cache: KVCache | None = None) -> Tensor:
-        """The final hidden states after ``ln_f``, shape (B, T, C)."""
+    def hidden_states(self, input_ids: Any, attention_mask: Any = None, cache: KVCache | None = None,
+                      attention_window: int | None = None) -> Tensor:
+        """The final hidden states after ``ln_f``, shape (B, T, C); ``attention_window`` as in :meth:`forward`."""
         past_length = cache.length if cache is not None else 0
         ids = self._check_ids(input_ids, past_length)
         body = self.transformer
@@ -220,18 +222,23 @@ class GPT(Module):
         padding = as_padding_mask(attention_mask, x)
         for index, block in enumerate(body.h):
             layer_cache = cache.layers[index] if cache is not None else None
-            x = block(x, padding, layer_cache, past_length)
+            x = block(x, padding, layer_cache, past_length, attention_window)
         if cache is not None:
             cache.length += ids.shape[1]
         return body.ln_f(x)
 
-    def forward(self, input_ids: Any, attention_mask: Any = None) -> Tensor:
+    def forward(self, input_ids: Any, attention_mask: Any = None, attention_window: int | None = None) -> Tensor:
         """Logits (B, T, V) for ids (B, T) (NumPy/CuPy array or Tensor of integers).
 
         ``attention_mask`` (B, T), 1 for real tokens and 0 for padding, stops every position from attending to
         padding (on top of the causal mask). Positions are 0..T-1 whatever the padding, as in GPT-2.
+
+        ``attention_window`` (an evaluation-time probe of how much context the model uses) bands every layer's
+        causal mask: position t attends only to positions t - w + 1 .. t. With one layer the prediction at t
+        then depends on exactly those w tokens; with L layers the window compounds, to L·(w - 1) + 1 tokens.
+        None (or w ≥ T) is the ordinary causal model.
         """
-        return self.lm_head(self.hidden_states(input_ids, attention_mask))
+        return self.lm_head(self.hidden_states(input_ids, attention_mask, attention_window=attention_window))
 
     # ----------------------------------------------------------------- decoding with a cache
     def new_cache(self, batch: int, max_len: int | None = None) -> KVCache:

@@ -31,15 +31,19 @@ from .linalg import matmul
 from .softmax import softmax_reference
 
 
-def attention_mask(xp: Any, tq: int, tk: int, causal: bool, key_padding_mask: Any) -> Any:
+def attention_mask(xp: Any, tq: int, tk: int, causal: bool, key_padding_mask: Any, window: int | None = None) -> Any:
     """Boolean mask (B or 1, 1, Tq, Tk), True where query i may attend to key j; None when nothing is masked.
 
-    Causal with Tq < Tk (decoding with a cache) lines the queries up with the last Tq keys.
+    Causal with Tq < Tk (decoding with a cache) lines the queries up with the last Tq keys. ``window`` (causal
+    only) bands the causal mask: query i sees keys i - window + 1 .. i, its own position and the window - 1
+    before it; a window of at least Tk is the plain causal mask.
     """
     allowed = None
     if causal:
         query_pos = xp.arange(tq)[:, None] + (tk - tq)
         allowed = (xp.arange(tk)[None, :] <= query_pos)[None, None]
+        if window is not None and window < tk:
+            allowed = allowed & (xp.arange(tk)[None, :] > query_pos - window)[None, None]
     if key_padding_mask is not None:
         keys = key_padding_mask.astype(bool)[:, None, None, :]
         allowed = keys if allowed is None else allowed & keys
@@ -74,15 +78,16 @@ class ScaledDotProductAttention(Function):
 
     @staticmethod
     def forward(ctx: Context, q: Any, k: Any, v: Any, key_padding_mask: Any = None, causal: bool = False,
-                dropout_p: float = 0.0, rng: Any = None, scale: float | None = None) -> Any:
+                dropout_p: float = 0.0, rng: Any = None, scale: float | None = None, window: int | None = None) -> Any:
         xp = array_module(q)
         scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
         tq, tk = q.shape[-2], k.shape[-2]
         scaled_q = q * q.dtype.type(scale)
         scores = scaled_q @ k.swapaxes(-1, -2)  # (1)
-        # Causal attention without padding leaves every query at least key 0 (when Tq <= Tk): no empty rows.
+        # Causal attention without padding leaves every query at least its own key (when Tq <= Tk), in a window
+        # too: no empty rows.
         every_row_keeps_a_key = key_padding_mask is None and (not causal or tq <= tk)
-        probs = masked_softmax(scores, attention_mask(xp, tq, tk, causal, key_padding_mask),  # (2), (3)
+        probs = masked_softmax(scores, attention_mask(xp, tq, tk, causal, key_padding_mask, window),  # (2), (3)
                                rows_may_be_empty=not every_row_keeps_a_key)
         if dropout_p > 0.0:  # (4)
             keep = keep_mask(probs.shape, dropout_p, rng, probs.dtype)
@@ -124,11 +129,14 @@ class ScaledDotProductAttention(Function):
 
 
 def scaled_dot_product_attention(q: Any, k: Any, v: Any, causal: bool = False, key_padding_mask: Any = None,
-                                 dropout_p: float = 0.0, rng: Any = None, scale: float | None = None) -> Any:
+                                 dropout_p: float = 0.0, rng: Any = None, scale: float | None = None,
+                                 window: int | None = None) -> Any:
     """Attention softmax(q kᵀ · scale + mask) v over Tensors of shape (B, H, T, D).
 
     Args:
         causal: query i sees only keys j ≤ i (GPT).
+        window: with ``causal``, query i sees only keys i - window < j ≤ i (a banded causal mask, e.g. to
+            measure how much context a trained model uses); None or ≥ Tk is the whole causal mask.
         key_padding_mask: (B, Tk) bool or 0/1, True/1 for real tokens, False/0 for padding (as Hugging
             Face's ``attention_mask``; note PyTorch's ``key_padding_mask`` uses the opposite sign).
         dropout_p: attention-probability dropout (pass ``rng``, a seeded generator); 0 in evaluation.
@@ -142,6 +150,9 @@ def scaled_dot_product_attention(q: Any, k: Any, v: Any, causal: bool = False, k
         raise ValueError(f"attention: dropout_p must be in [0, 1), got {dropout_p}")
     if dropout_p > 0.0 and rng is None:
         raise ValueError("attention: dropout_p > 0 needs a seeded generator (rng=...)")
+    if window is not None and (not causal or isinstance(window, bool) or int(window) != window or window < 1):
+        raise ValueError(f"attention: window must be a whole number >= 1 and needs causal=True, got window={window!r}, "
+                         f"causal={causal}")
     if key_padding_mask is not None:
         key_padding_mask = constant(key_padding_mask, like=q)
         if key_padding_mask.shape != (k.shape[0], k.shape[2]):
@@ -150,11 +161,11 @@ def scaled_dot_product_attention(q: Any, k: Any, v: Any, causal: bool = False, k
                 f"got {key_padding_mask.shape}"
             )
     return ScaledDotProductAttention.apply(q, k, v, key_padding_mask, causal=causal, dropout_p=dropout_p,
-                                           rng=rng, scale=scale)
+                                           rng=rng, scale=scale, window=None if window is None else int(window))
 
 
 def attention_reference(q: Any, k: Any, v: Any, causal: bool = False, key_padding_mask: Any = None,
-                        keep: Any = None, scale: float | None = None) -> Any:
+                        keep: Any = None, scale: float | None = None, window: int | None = None) -> Any:
     """Composed reference: softmax(q kᵀ · scale, masked) ⊙ keep @ v from matmul, masked_fill and the composed
     softmax, so autograd derives the gradient the fused op writes by hand.
 
@@ -169,6 +180,8 @@ def attention_reference(q: Any, k: Any, v: Any, causal: bool = False, key_paddin
     blocked = xp.zeros((1, 1, tq, tk), dtype=bool)
     if causal:  # the queries are the last tq positions: query i may not see key j when j - i > tk - tq
         blocked = blocked | xp.triu(xp.ones((tq, tk), dtype=bool), k=tk - tq + 1)[None, None]
+        if window is not None:  # ... nor key j when i - j >= window (query i sits at key position i + tk - tq)
+            blocked = blocked | xp.tril(xp.ones((tq, tk), dtype=bool), k=tk - tq - window)[None, None]
     if key_padding_mask is not None:  # 0 / False marks a padding key
         blocked = blocked | (xp.asarray(key_padding_mask) == 0)[:, None, None, :]
     scores = select.masked_fill(scores, blocked, -1e30 if q.dtype == xp.float64 else -1e9)
