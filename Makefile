@@ -93,6 +93,7 @@ bench: install
 	$(PY) benchmarks/model.py
 	$(PY) benchmarks/train.py
 	NANOGPT_DIR="$(NANOGPT_DIR)" $(PY) benchmarks/train_recipe.py --nproc $(NPROC)
+	$(PY) benchmarks/train_recipe.py --nproc $(NPROC) --width 256 --block 128 --steps 20
 	$(PY) benchmarks/tokenizer.py
 
 bench-gpu: install

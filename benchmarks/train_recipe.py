@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/train_recipe.py                         # N = every core; 40 timed steps each
     NANOGPT_DIR=/path/to/nanoGPT .venv/bin/python benchmarks/train_recipe.py --nproc 2 --steps 100
+    .venv/bin/python benchmarks/train_recipe.py --width 256 --block 128     # the gpt-3m preset's shape
 
 The recipe: 4 layers, 4 heads, 128 wide, block 64, batch 12, vocabulary 65 (characters), AdamW (0.9, 0.99),
 weight decay 0.1, clipping at 1.0, dropout 0. Rows, each run in its own process, one after the other:
@@ -37,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 VOCAB, BATCH, BLOCK, LAYERS, HEADS, WIDTH = 65, 12, 64, 4, 4, 128
+SHAPE = {"layers": LAYERS, "heads": HEADS, "width": WIDTH, "block": BLOCK}  # the baby GPT unless told otherwise
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -64,7 +66,7 @@ class RandomTokens:
     def get_batch(self, batch_size: int, rng: np.random.Generator):
         from minipretrain.data import Batch
 
-        ids = rng.integers(0, VOCAB, (batch_size, BLOCK + 1))
+        ids = rng.integers(0, VOCAB, (batch_size, SHAPE["block"] + 1))
         return Batch(ids, np.ones_like(ids, dtype=bool), np.zeros_like(ids, dtype=bool))
 
 
@@ -73,7 +75,8 @@ def worker_ours(steps: int, warmup: int) -> None:
     from minipretrain.objectives import CausalLanguageModeling
     from minipretrain.training import PreTrainer
 
-    model = create_model("gpt", VOCAB, n_layer=LAYERS, n_head=HEADS, n_embd=WIDTH, block_size=BLOCK, dropout=0.0)
+    model = create_model("gpt", VOCAB, n_layer=SHAPE["layers"], n_head=SHAPE["heads"], n_embd=SHAPE["width"],
+                         block_size=SHAPE["block"], dropout=0.0)
     trainer = PreTrainer(model=model, objective=CausalLanguageModeling(model), dataset=RandomTokens(),
                          batch_size=BATCH, learning_rate=1e-3, max_steps=10 * (steps + warmup), betas=(0.9, 0.99),
                          weight_decay=0.1, grad_clip=1.0, progress=False)
@@ -85,7 +88,7 @@ def worker_ours(steps: int, warmup: int) -> None:
             times.append(time.perf_counter() - started)
     if trainer.comm.is_main:
         print(json.dumps({"seconds": statistics.median(times), "ranks": trainer.comm.world_size,
-                          "flops_per_token": model.flops_per_token(BLOCK)}))
+                          "flops_per_token": model.flops_per_token(SHAPE["block"])}))
 
 
 def worker_torch(steps: int, warmup: int) -> None:
@@ -93,8 +96,9 @@ def worker_torch(steps: int, warmup: int) -> None:
     import transformers
 
     transformers.logging.set_verbosity_error()
-    config = transformers.GPT2Config(vocab_size=VOCAB, n_positions=BLOCK, n_embd=WIDTH, n_layer=LAYERS,
-                                     n_head=HEADS, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    config = transformers.GPT2Config(vocab_size=VOCAB, n_positions=SHAPE["block"], n_embd=SHAPE["width"],
+                                     n_layer=SHAPE["layers"], n_head=SHAPE["heads"], resid_pdrop=0.0, embd_pdrop=0.0,
+                                     attn_pdrop=0.0)
     model = transformers.GPT2LMHeadModel(config).train()
     matrices = [p for p in model.parameters() if p.dim() >= 2]
     others = [p for p in model.parameters() if p.dim() < 2]
@@ -104,7 +108,7 @@ def worker_torch(steps: int, warmup: int) -> None:
     times = []
     for index in range(warmup + steps):
         started = time.perf_counter()
-        ids = torch.from_numpy(rng.integers(0, VOCAB, (BATCH, BLOCK + 1)))
+        ids = torch.from_numpy(rng.integers(0, VOCAB, (BATCH, SHAPE["block"] + 1)))
         logits = model(ids[:, :-1]).logits
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, VOCAB), ids[:, 1:].reshape(-1))
         optimizer.zero_grad(set_to_none=True)
@@ -128,8 +132,9 @@ def nanogpt_seconds(nanogpt: Path, steps: int, warmup: int, timeout: float) -> f
     with tempfile.TemporaryDirectory() as out_dir:
         iterations = steps + warmup
         command = [sys.executable, "train.py", "config/train_shakespeare_char.py", "--device=cpu", "--compile=False",
-                   "--eval_iters=20", "--log_interval=1", f"--block_size={BLOCK}", f"--batch_size={BATCH}",
-                   f"--n_layer={LAYERS}", f"--n_head={HEADS}", f"--n_embd={WIDTH}", f"--max_iters={iterations}",
+                   "--eval_iters=20", "--log_interval=1", f"--block_size={SHAPE['block']}", f"--batch_size={BATCH}",
+                   f"--n_layer={SHAPE['layers']}", f"--n_head={SHAPE['heads']}", f"--n_embd={SHAPE['width']}",
+                   f"--max_iters={iterations}",
                    f"--lr_decay_iters={iterations}", "--dropout=0.0", f"--eval_interval={10 * iterations}",
                    f"--out_dir={out_dir}"]
         done = subprocess.run(command, cwd=nanogpt, env=environment(None), capture_output=True, text=True,
@@ -150,8 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds allowed for each row")
+    parser.add_argument("--layers", type=int, default=LAYERS)
+    parser.add_argument("--heads", type=int, default=HEADS)
+    parser.add_argument("--width", type=int, default=WIDTH)
+    parser.add_argument("--block", type=int, default=BLOCK)
     parser.add_argument("--worker", choices=["ours", "torch", "peak"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    SHAPE.update(layers=args.layers, heads=args.heads, width=args.width, block=args.block)
     if args.worker == "ours":
         worker_ours(args.steps, args.warmup)
         return 0
@@ -168,8 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     nproc = args.nproc or cores
     mpiexec = find_mpiexec()
     me = [sys.executable, str(Path(__file__).resolve())]
-    timing = ["--steps", str(args.steps), "--warmup", str(args.warmup)]
-    print(f"load average {os.getloadavg()[0]:.1f} on {cores} cores; baby GPT (4x4x128, block 64, batch 12); "
+    timing = ["--steps", str(args.steps), "--warmup", str(args.warmup), "--layers", str(args.layers),
+              "--heads", str(args.heads), "--width", str(args.width), "--block", str(args.block)]
+    shape = f"{args.layers}x{args.heads}x{args.width}, block {args.block}, batch {BATCH}"
+    print(f"load average {os.getloadavg()[0]:.1f} on {cores} cores; GPT {shape}; "
           f"{args.steps} timed steps per row after {args.warmup}")
     peak_one = run_json([*me, "--worker", "peak"], environment(1), args.timeout)["flops"]
     peak_all = run_json([*me, "--worker", "peak"], environment(nproc), args.timeout)["flops"]
@@ -200,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(("nanoGPT train.py (PyTorch eager, default threads)",
                      nanogpt_seconds(Path(nanogpt), args.steps, args.warmup, args.timeout)))
 
-    tokens = BATCH * BLOCK
+    tokens = BATCH * args.block
     print(f"\n{'run':<52} {'ms/step':>8} {'tokens/s':>9} {'MFU 1 core':>10} {f'MFU {nproc} cores':>11}")
     for label, seconds in rows:
         rate = tokens / seconds
