@@ -27,6 +27,7 @@ class Exercise:
 
 GRADING = "tests/test_course_grading.py::"
 OBJECTIVES = "tests/test_objectives.py::"
+SPANS = "tests/test_span_corruption.py::"
 
 EXERCISES: tuple[Exercise, ...] = (
     # lesson 2: an op is a forward and a backward side by side
@@ -62,4 +63,10 @@ EXERCISES: tuple[Exercise, ...] = (
     Exercise("cosine-schedule", 10, (
         "tests/test_schedules.py::test_warmup_cosine_exact_values",
         "tests/test_schedules.py::test_warmup_cosine_is_monotone_after_warmup_and_continuous_at_its_joins")),
+    # lesson 15: T5's span corruption (objectives/span_corruption.py)
+    Exercise("span-noise-mask", 15, (
+        SPANS + "test_every_row_has_t5s_counts_and_alternating_spans_starting_with_kept_tokens",
+        SPANS + "test_over_a_million_tokens_density_and_mean_span_length_and_the_span_length_law",
+        SPANS + "test_the_mask_is_seeded_and_dynamic",
+        SPANS + "test_inputs_and_targets_rebuild_the_original_over_a_million_tokens")),
 )

@@ -70,6 +70,9 @@ def random_spans_noise_mask(length: int, rows: int, rng: np.random.Generator, no
     """(rows, length) bool, True at the noise tokens (T5's ``random_spans_noise_mask``, one draw per row)."""
     padded = max(int(length), 2)
     num_noise, num_spans = noise_span_counts(length, noise_density, mean_noise_span_length)
+    # >>> exercise: span-noise-mask
+    # The noise lengths of every row first, then the kept lengths (the order fixes the draws), interleaved as
+    # keep₀ noise₀ keep₁ noise₁ …; a 1 at each run's start and a running count mod 2 mark the noise runs.
     noise_lengths = random_segmentation(num_noise, num_spans, rows, rng)
     keep_lengths = random_segmentation(padded - num_noise, num_spans, rows, rng)
     interleaved = np.stack([keep_lengths, noise_lengths], axis=2).reshape(rows, 2 * num_spans)
@@ -77,6 +80,7 @@ def random_spans_noise_mask(length: int, rows: int, rng: np.random.Generator, no
     indicator = np.zeros((rows, padded), dtype=np.int64)
     indicator[np.arange(rows)[:, None], span_starts] = 1
     is_noise = np.cumsum(indicator, axis=1) % 2 == 1
+    # <<< exercise
     return is_noise[:, :length]
 
 
