@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 
 from ..autograd.grad_mode import no_grad
+from ..autograd.tensor import Tensor
 from ..backend import array_module, to_host
+from ..ops import cross_entropy
 
 
 def window_starts(num_tokens: int, seq_len: int) -> np.ndarray:
@@ -56,11 +58,10 @@ def target_losses(model: Any, ids: Any, seq_len: int, attention_window: int | No
                 rows = slice(first, first + batch_size)
                 logits = model(inputs[rows], attention_window=attention_window).data
                 xp = array_module(logits)
-                logits = logits.astype(xp.float64)
-                top = logits.max(axis=-1, keepdims=True)
-                log_total = xp.log(xp.exp(logits - top).sum(axis=-1)) + top[..., 0]
-                chosen = xp.take_along_axis(logits, xp.asarray(targets[rows])[..., None], axis=-1)[..., 0]
-                losses[rows] = to_host(log_total - chosen)
+                # float64: per-target losses are averaged over ~10^5 targets and then differenced
+                per_target = cross_entropy(Tensor(logits.astype(xp.float64)), xp.asarray(targets[rows]),
+                                           reduction="none")
+                losses[rows] = to_host(per_target.data)
     finally:
         if was_training:
             model.train()
