@@ -58,6 +58,12 @@ def test_the_oracle_losses_are_the_chains_own_log_likelihood() -> None:
     symbols = chain.sample_symbols(1, 500, np.random.default_rng(0))[0]
     losses = next_token._oracle_losses(chain, symbols, 3)
     assert np.isnan(losses[:3]).all()
+    context, stepped = 0, []  # the chain's law, one symbol at a time: its context, then its next symbol
+    for step, symbol in enumerate(symbols):
+        if step >= 3:
+            stepped.append(-np.log(chain.transition[context, symbol]))
+        context = (context * chain.alphabet_size) % chain.num_contexts + symbol
+    np.testing.assert_allclose(losses[3:], stepped, rtol=1e-12)
     np.testing.assert_allclose(losses[3:], -chain.log_likelihood(symbols[None])[0], rtol=1e-12)
     marginal = chain.conditional_table(0)[0]
     np.testing.assert_allclose(next_token._oracle_losses(chain, symbols, 0), -np.log(marginal[symbols]))

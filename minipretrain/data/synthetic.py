@@ -174,17 +174,18 @@ class MarkovCorpus:
             contexts = self._next_context(contexts, drawn)
         return symbols
 
-    def log_likelihood(self, symbols: np.ndarray) -> np.ndarray:
-        """Per-position log P(x_t | previous ``order`` symbols) for positions t >= order, shape (N, L - order)."""
+    def log_likelihood(self, symbols: np.ndarray, context_length: int | None = None) -> np.ndarray:
+        """Per-position log P(x_t | the ``context_length`` symbols before it) for positions t >= context_length,
+        shape (N, L - context_length). The default, ``order``, is the chain's own law; fewer symbols use
+        :meth:`conditional_table`, the best predictor that sees only that many (0: the marginal)."""
         symbols = np.atleast_2d(symbols)
-        contexts = np.zeros(symbols.shape[0], dtype=np.int64)
-        for step in range(self.order):
-            contexts = self._next_context(contexts, symbols[:, step])
-        result = np.empty((symbols.shape[0], symbols.shape[1] - self.order))
-        for step in range(self.order, symbols.shape[1]):
-            result[:, step - self.order] = np.log(self.transition[contexts, symbols[:, step]])
-            contexts = self._next_context(contexts, symbols[:, step])
-        return result
+        j = self.order if context_length is None else context_length
+        table = self.transition if j == self.order else self.conditional_table(j)  # the latter checks j
+        length = symbols.shape[1] - j
+        contexts = np.zeros((symbols.shape[0], length), dtype=np.int64)
+        for back in range(j, 0, -1):  # the j symbols before t as a base-V number, oldest first
+            contexts = contexts * self.alphabet_size + symbols[:, j - back:j - back + length]
+        return np.log(table[contexts, symbols[:, j:]])
 
     def documents(self, num_documents: int, length: int, rng: Optional[np.random.Generator] = None) -> list[str]:
         """``num_documents`` strings of ``length`` characters each."""

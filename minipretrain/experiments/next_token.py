@@ -60,13 +60,8 @@ CONFIGS: dict[str, dict[str, Any]] = {
 
 def _oracle_losses(chain: Any, symbols: np.ndarray, context_length: int) -> np.ndarray:
     """−log P(x_s | the ``context_length`` symbols before it) under the true chain, per token (NaN for s < j)."""
-    V, j = chain.alphabet_size, context_length
-    table = chain.conditional_table(j)
-    contexts = np.zeros(len(symbols), dtype=np.int64)
-    for back in range(j, 0, -1):  # the last j symbols before s as a base-V number, oldest first
-        contexts[j:] = contexts[j:] * V + symbols[j - back:len(symbols) - back]
-    losses = -np.log(table[contexts, symbols])
-    losses[:j] = np.nan
+    losses = np.full(len(symbols), np.nan)
+    losses[context_length:] = -chain.log_likelihood(symbols, context_length)[0]
     return losses
 
 
