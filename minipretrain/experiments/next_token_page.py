@@ -14,26 +14,6 @@ from . import next_token_rules as rules
 from . import plots
 from .statistics import format_interval, t_interval
 
-_LINE_STYLES = {"witten-bell": ":", "kneser-ney": "-.", "bz2": "--", "lzma": "--"}
-
-
-def _yardstick_lines(ax: Any, yardsticks: Sequence[dict[str, Any]], names: Sequence[str] | None = None) -> None:
-    """Horizontal lines for the yardsticks called ``names`` (default: all), labelled with their loss."""
-    chosen = [y for y in yardsticks if names is None or y["name"] in names]
-    colors = plots_colors(len(chosen))
-    for color, y in zip(colors, chosen):
-        style = next((s for key, s in _LINE_STYLES.items() if y["name"].startswith(key)), ":")
-        ax.axhline(y["nats_per_token"], color=color, linestyle=style, linewidth=1,
-                   label=f"{y['name']} {y['nats_per_token']:.3f}")
-
-
-def plots_colors(count: int) -> list[Any]:
-    import matplotlib
-
-    cmap = matplotlib.colormaps["Greys"]
-    return [cmap(0.45 + 0.5 * i / max(count - 1, 1)) for i in range(count)]
-
-
 def _ngram(order: int) -> str:
     return f"witten-bell {order}-gram"
 
@@ -54,7 +34,7 @@ def plot(results: dict[str, Any], out: Path) -> None:
         counts = {y["name"]: y["nats_per_token"] for y in chain["yardsticks"]}
         ax.plot(range(len(windows) + 1), [counts[_ngram(j + 1)] for j in range(len(windows) + 1)], "x",
                 color="black", label="Witten-Bell (j+1)-gram (j tokens)")
-        _yardstick_lines(ax, chain["yardsticks"], compressors)
+        plots.yardstick_lines(ax, chain["yardsticks"], compressors)
         ax.axvline(int(k), color="tab:red", linewidth=0.8, alpha=0.5)
         ax.set_xlabel("tokens visible j (red: the order k)")
         ax.set_ylabel(f"loss on positions ≥ {results['window_first_position']} (nats)")
@@ -71,7 +51,7 @@ def plot(results: dict[str, Any], out: Path) -> None:
                    color="tab:blue")
         exact = [chain["context_entropy"][min(n, len(chain["context_entropy"]) - 1)] for n in seen]
         ax.plot(seen, exact, "o--", color="tab:green", markersize=3, label="exact H(X | p+1 tokens)")
-        _yardstick_lines(ax, chain["yardsticks"], [_ngram(int(k) + 1), *compressors])
+        plots.yardstick_lines(ax, chain["yardsticks"], [_ngram(int(k) + 1), *compressors])
         ax.axvline(int(k), color="tab:red", linewidth=0.8, alpha=0.5)
         ax.set_xlabel("tokens seen, p + 1 (red: the order k)")
         ax.set_ylabel("validation loss (nats)")
@@ -85,7 +65,7 @@ def plot(results: dict[str, Any], out: Path) -> None:
     seen = np.arange(1, len(text["runs"][0]["loss_by_position"]) + 1)
     plots.band(ax, seen, [run["loss_by_position"] for run in text["runs"]], "GPT (mean, 95% band over seeds)",
                color="tab:blue")
-    _yardstick_lines(ax, text["yardsticks"])
+    plots.yardstick_lines(ax, text["yardsticks"])
     ax.set_xscale("log")
     ax.set_xlabel("characters seen (position p + 1)")
     ax.set_ylabel("validation loss (nats/char)")
@@ -99,12 +79,12 @@ def plot(results: dict[str, Any], out: Path) -> None:
         curve = chain["runs"][0]["train_curve"]
         plots.band(ax, curve["step"], [run["train_curve"]["loss"] for run in chain["runs"]], "training loss")
         ax.axhline(chain["entropy_rate"], color="tab:green", linestyle="--", label=f"H_{k} {chain['entropy_rate']:.3f}")
-        _yardstick_lines(ax, chain["yardsticks"], [_ngram(int(k) + 1), *compressors])
+        plots.yardstick_lines(ax, chain["yardsticks"], [_ngram(int(k) + 1), *compressors])
         ax.set_title(f"order-{k} chain")
     ax = axes[0][-1]
     curve = text["runs"][0]["train_curve"]
     plots.band(ax, curve["step"], [run["train_curve"]["loss"] for run in text["runs"]], "training loss")
-    _yardstick_lines(ax, text["yardsticks"], ["witten-bell 3-gram", "witten-bell 5-gram", "kneser-ney 5-gram",
+    plots.yardstick_lines(ax, text["yardsticks"], ["witten-bell 3-gram", "witten-bell 5-gram", "kneser-ney 5-gram",
                                               *compressors])
     ax.set_title(text["corpus"].split(",")[0])
     for ax in axes[0]:

@@ -43,3 +43,24 @@ def band(ax: Any, x: Sequence[float], runs: Sequence[Sequence[float]], label: st
     high = np.array([s["high"] for s in summaries])
     if np.isfinite(low).all():
         ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2)
+
+
+_LINE_STYLES = {"witten-bell": ":", "kneser-ney": "-.", "bz2": "--", "lzma": "--"}
+
+
+def yardstick_lines(ax: Any, yardsticks: Sequence[dict[str, Any]], names: Sequence[str] | None = None) -> None:
+    """Horizontal lines for the yardsticks called ``names`` (default: all; rows of
+    :func:`~minipretrain.evaluation.yardsticks.yardstick_table`), labelled with their loss, in greys."""
+    chosen = [y for y in yardsticks if names is None or y["name"] in names]
+    colors = _greys(len(chosen))
+    for color, y in zip(colors, chosen):
+        style = next((s for key, s in _LINE_STYLES.items() if y["name"].startswith(key)), ":")
+        ax.axhline(y["nats_per_token"], color=color, linestyle=style, linewidth=1,
+                   label=f"{y['name']} {y['nats_per_token']:.3f}")
+
+
+def _greys(count: int) -> list[Any]:
+    import matplotlib
+
+    cmap = matplotlib.colormaps["Greys"]
+    return [cmap(0.45 + 0.5 * i / max(count - 1, 1)) for i in range(count)]
