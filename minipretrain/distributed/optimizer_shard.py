@@ -26,27 +26,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 
 def partition_parameters(sizes: Sequence[int], world_size: int) -> list[range]:
     """Cut parameters 0..n-1 (of these sizes, in buffer order) into ``world_size`` consecutive blocks of
-    nearly equal element counts: block r ends at the parameter boundary nearest (r+1)/W of the total. A block
-    may be empty when there are fewer parameters than ranks."""
+    nearly equal element counts: the cut after block r is the parameter boundary nearest (r+1)/W of the total
+    (at or after the previous cut). A block may be empty when there are fewer parameters than ranks."""
     if world_size < 1:
         raise ValueError(f"partition_parameters: world_size must be at least 1, got {world_size}")
-    ends, total = [], 0
-    for size in sizes:
-        total += int(size)
-        ends.append(total)
-    blocks, start = [], 0
-    for rank in range(world_size):
-        target = total * (rank + 1) / world_size
-        stop = start
-        while stop < len(sizes) and (rank == world_size - 1 or abs(ends[stop] - target) <= abs(
-                (ends[stop - 1] if stop else 0) - target)):
-            stop += 1
-        blocks.append(range(start, stop))
-        start = stop
-    return blocks
+    boundaries = np.cumsum([0, *sizes])  # boundaries[i]: the elements before parameter i
+    cuts = [0]
+    for rank in range(1, world_size):
+        target = boundaries[-1] * rank / world_size
+        cuts.append(cuts[-1] + int(np.argmin(np.abs(boundaries[cuts[-1]:] - target))))
+    cuts.append(len(sizes))
+    return [range(start, stop) for start, stop in zip(cuts[:-1], cuts[1:])]
 
 
 class OptimizerShard:
