@@ -17,7 +17,9 @@ those two, inside MPI), and the arithmetic of each element is unchanged, so a sh
 replicated one bit for bit. Checkpoints gather the moments first (:meth:`OptimizerShard.gather_state`):
 they hold the whole optimizer, whatever the rank count, as before.
 
-After a sharded step a rank's gradient buffer is valid on its own block only; anything that reads every
+:class:`ReplicatedUpdate` is the other way to update, with the same three calls (reduce the gradients,
+clip, step): the trainer's step reads the same whichever one it holds. After a sharded step a rank's
+gradient buffer is valid on its own block only; anything that reads every
 ``param.grad`` after the reduction (a per-layer gradient tracker) must turn sharding off
 (``training.shard_optimizer = false``).
 """
@@ -44,6 +46,31 @@ def partition_parameters(sizes: Sequence[int], world_size: int) -> list[range]:
     return [range(start, stop) for start, stop in zip(cuts[:-1], cuts[1:])]
 
 
+class ReplicatedUpdate:
+    """Every rank updates every parameter after one all-reduce (one process, NCCL, ``shard_optimizer`` off).
+
+    The same three calls as :class:`OptimizerShard`, so the trainer's step reads the same either way.
+    """
+
+    moments_partial = False  # every rank always holds the whole of AdamW's moments
+
+    def __init__(self, optimizer: Any, comm: Any) -> None:
+        self.optimizer, self.comm = optimizer, comm
+
+    def reduce_gradients(self) -> None:
+        """The whole gradient buffer becomes the sum over the ranks."""
+        self.comm.allreduce_sum(self.optimizer.flat.grad)
+
+    def clip_grad_norm(self, max_norm: float) -> float:
+        return self.optimizer.flat.clip_grad_norm(max_norm)
+
+    def step(self) -> None:
+        self.optimizer.step()
+
+    def gather_state(self) -> None:
+        """Nothing to gather."""
+
+
 class OptimizerShard:
     """This rank's share of a :class:`~minipretrain.optim.FlatAdamW` update, and the collectives around it.
 
@@ -59,6 +86,7 @@ class OptimizerShard:
         self.owned = self.blocks[comm.rank]
         self.region = flat.region(self.owned)
         self.counts = [flat.region(block).stop - flat.region(block).start for block in self.blocks]
+        self.moments_partial = False  # after a step, each rank holds only its block of AdamW's moments
 
     def reduce_gradients(self) -> None:
         """Step 1: this rank's block of the gradient buffer becomes the sum over the ranks."""
@@ -72,8 +100,12 @@ class OptimizerShard:
         """Steps 3 and 4: AdamW on this block, then every rank receives every block's parameters."""
         self.optimizer.step(region=self.region)
         self.comm.allgather_blocks(self.optimizer.flat.data, self.counts)
+        self.moments_partial = True
 
     def gather_state(self) -> None:
-        """Give every rank the whole of AdamW's two moments (before a checkpoint: it holds the whole state)."""
-        self.comm.allgather_blocks(self.optimizer.exp_avg, self.counts)
-        self.comm.allgather_blocks(self.optimizer.exp_avg_sq, self.counts)
+        """Collective: every rank gets the whole of AdamW's two moments (before a checkpoint: it holds the
+        whole state, whatever the rank count)."""
+        if self.moments_partial:
+            self.comm.allgather_blocks(self.optimizer.exp_avg, self.counts)
+            self.comm.allgather_blocks(self.optimizer.exp_avg_sq, self.counts)
+            self.moments_partial = False

@@ -30,7 +30,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..distributed import init_communicator
-from ..distributed.optimizer_shard import OptimizerShard
+from ..distributed.optimizer_shard import OptimizerShard, ReplicatedUpdate
 from ..errors import MinipretrainError
 from ..evaluation.perplexity import evaluate
 from ..files import json_default
@@ -106,8 +106,7 @@ class PreTrainer:
         self.step_hooks: list[Callable[[PreTrainer, dict[str, Any]], None]] = []
         self._stop_requested = False
         self._peak_flops: float | None = None
-        self._shard: OptimizerShard | None = None
-        self._moments_partial = False  # a sharded step left each rank only its own block of AdamW's moments
+        self._update: OptimizerShard | ReplicatedUpdate = ReplicatedUpdate(self.optimizer, self.comm)
         self.divergence = DivergenceGuard(self.config.divergence_factor, self.config.divergence_steps)
 
     # ------------------------------------------------------------------ schedule
@@ -131,13 +130,10 @@ class PreTrainer:
         self.optimizer.zero_grad()
         shard = token_weighted_loss(self.objective, self.model, prepared, backward=True, rank=comm.rank,
                                     world_size=comm.world_size)
-        sharded = self._optimizer_shard()
+        update = self._update_rule()
         if comm.world_size > 1:
             flat.collect_grads()  # a rank whose share had no target sends zeros
-            if sharded is not None:
-                sharded.reduce_gradients()  # this rank's block of Σ over ranks of ∇(L_sum,shard / N)
-            else:
-                comm.allreduce_sum(flat.grad)  # Σ over ranks of ∇(L_sum,shard / N) = ∇(L_sum / N)
+            update.reduce_gradients()  # Σ over ranks of ∇(L_sum,shard / N) = ∇(L_sum / N) (sharded: its block)
         # A stop (Ctrl-C) on any rank travels with the sums, so every rank stops after this same step.
         totals, (stops,) = shard.summed_over(comm, float(self._stop_requested))
         self._stop_requested = stops > 0
@@ -151,16 +147,11 @@ class PreTrainer:
                 f"not taken and {kept}. Lower the learning rate, add warmup, or clip gradients (grad_clip)."
             )
         # Clipping sums the norm over the flat buffer, in the optimizer's parameter order (decayed group first).
-        max_norm = c.grad_clip if c.grad_clip else math.inf
-        grad_norm = flat.clip_grad_norm(max_norm) if sharded is None else sharded.clip_grad_norm(max_norm)
+        grad_norm = update.clip_grad_norm(c.grad_clip if c.grad_clip else math.inf)
         lr = self.learning_rate_at(self.step)
         self.optimizer.lr = lr
         if totals.num_targets:  # no target anywhere in the step: no gradient, no update (as AdamW skips)
-            if sharded is None:
-                self.optimizer.step()
-            else:
-                sharded.step()
-                self._moments_partial = True
+            update.step()
         self.step += 1
         step_tokens = totals.num_tokens
         self.tokens_seen += step_tokens
@@ -171,23 +162,15 @@ class PreTrainer:
                 "tokens_per_s": tokens_per_s, "mfu": self._mfu(tokens_per_s, prepared[0].input_ids.shape[1]),
                 "step_time_s": elapsed}
 
-    def _optimizer_shard(self) -> OptimizerShard | None:
-        """This rank's share of the update when the optimizer is sharded (``shard_optimizer``, several MPI
-        ranks, parameters on the host), else None. Turning it off mid-run first gathers the moments."""
-        wanted = (self.config.shard_optimizer and self.comm.world_size > 1 and self.comm.shards_optimizer
-                  and self.optimizer.flat.xp is np)
-        if wanted and self._shard is None:
-            self._shard = OptimizerShard(self.optimizer, self.comm)
-        elif not wanted and self._shard is not None:
-            self._gather_optimizer_state()
-            self._shard = None
-        return self._shard
-
-    def _gather_optimizer_state(self) -> None:
-        """Collective: every rank gets the whole of AdamW's moments back after sharded steps."""
-        if self._moments_partial:
-            self._shard.gather_state()
-            self._moments_partial = False
+    def _update_rule(self) -> OptimizerShard | ReplicatedUpdate:
+        """How this step updates: sharded over the ranks (``shard_optimizer``, several MPI ranks, parameters
+        on the host) or replicated. Turning sharding off mid-run first gathers the moments."""
+        sharded = bool(self.config.shard_optimizer and self.comm.world_size > 1 and self.comm.shards_optimizer
+                   and self.optimizer.flat.xp is np)
+        if isinstance(self._update, OptimizerShard) != sharded:
+            self._update.gather_state()
+            self._update = (OptimizerShard if sharded else ReplicatedUpdate)(self.optimizer, self.comm)
+        return self._update
 
     def _mfu(self, tokens_per_s: float, seq_len: int) -> float | None:
         flops_per_token = getattr(self.model, "flops_per_token", None)
@@ -314,7 +297,7 @@ class PreTrainer:
 
     def state_dict(self) -> dict[str, Any]:
         """Everything a resumed run needs: weights, optimizer moments, RNG states and the position."""
-        if self._moments_partial:
+        if self._update.moments_partial:
             raise RuntimeError("PreTrainer.state_dict: the sharded optimizer left this rank only its block of "
                                "AdamW's moments; call save_checkpoint() on every rank (it gathers them first)")
         rngs = {"data": self.data_rng.bit_generator.state, "objective": self.objective_rng.bit_generator.state}
@@ -337,7 +320,7 @@ class PreTrainer:
         target = Path(path) if path is not None else self._latest_checkpoint_path()
         if target is None:
             raise ValueError("save_checkpoint: give a path or set checkpoint_dir")
-        self._gather_optimizer_state()  # every rank takes part; rank 0 then holds the whole optimizer
+        self._update.gather_state()  # every rank takes part; rank 0 then holds the whole optimizer
         return save_checkpoint(target, self.state_dict()) if self.comm.is_main else target
 
     def load_checkpoint(self, path: str | Path | None) -> None:
@@ -362,7 +345,7 @@ class PreTrainer:
         self.optimizer.flat.rebind()  # load_state_dict replaced each p.data: copy them into the flat buffer
         self.comm.broadcast_buffer(self.optimizer.flat.data)
         self.optimizer.load_state_dict(state["optimizer"])
-        self._moments_partial = False  # every rank loaded the whole optimizer
+        self._update.moments_partial = False  # every rank loaded the whole optimizer
         self.data_rng.bit_generator.state = state["rng"]["data"]
         self.objective_rng.bit_generator.state = state["rng"]["objective"]
         model_rng = _dropout_generator(self.model)
