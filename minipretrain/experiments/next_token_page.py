@@ -157,7 +157,7 @@ def page(results: dict[str, Any], config: dict[str, Any], seeds: Sequence[int], 
         chain, evidence = markov[k], results["intervals"]["markov"][k]
         counts = {y["name"]: y["nats_per_token"] for y in chain["yardsticks"]}
         cells = [k, f"{chain['entropy_rate']:.4f}", f"{chain['oracle_loss_same_targets']:.4f}",
-                 _runs_interval(chain["runs"], "whole_split_loss"), rules.interval_text(evidence["reach"], 4)]
+                 _runs_interval(chain["runs"], "whole_split_loss"), format_interval(evidence["reach"], 4, signed=True)]
         cells += [format_interval(t_interval([run["loss_by_window"][str(j)] for run in chain["runs"]]))
                   for j in windows]
         cells += [_runs_interval(chain["runs"], "loss_full_context_same_targets"),

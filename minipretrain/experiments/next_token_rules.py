@@ -19,6 +19,8 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
+from .statistics import format_interval
+
 QUESTION = "Q1 why next-token prediction works"
 #: nats per token: "reaches H_k" means the model's excess over the true chain stays below this.
 REACH_MARGIN = 0.02
@@ -71,10 +73,6 @@ def seeds_to_resolve(interval: dict[str, float], margins: Sequence[float]) -> st
                 f"{max(2, math.ceil((sample_part / gap) ** 2 * 1.5))}× longer, and more seeds")
     needed = math.ceil(seeds * (seed_half / math.sqrt(gap ** 2 - sample_part ** 2)) ** 2 * 1.2) + 1
     return f"about {max(needed, seeds + 1)} seeds (now {seeds}) at the same budget"
-
-
-def interval_text(interval: dict[str, float], digits: int = 3) -> str:
-    return f"{interval['mean']:+.{digits}f} [{interval['low']:+.{digits}f}, {interval['high']:+.{digits}f}]"
 
 
 # ----- the claims, each with its rule --------------------------------------------------------------------
@@ -141,7 +139,7 @@ def record(claim_id: str, measured: str, verdict: str, page: str, power: str | N
 # ----- verdicts from the measured intervals -------------------------------------------------------------
 def _judged(parts: Sequence[tuple[str, str, dict[str, float], Sequence[float]]]) -> tuple[str, str, str | None]:
     """(measured text, combined verdict, power) from (label, verdict, interval, margins) parts."""
-    measured = "; ".join(f"{label} {interval_text(interval)}" for label, _, interval, _ in parts)
+    measured = "; ".join(f"{label} {format_interval(interval, signed=True)}" for label, _, interval, _ in parts)
     verdict = combine([v for _, v, _, _ in parts])
     unresolved = [(label, interval, margins) for label, v, interval, margins in parts if v == UNDETERMINED]
     power = None

@@ -27,12 +27,14 @@ def t_interval(values: Sequence[float], confidence: float = 0.95) -> dict[str, f
     return {"mean": mean, "low": mean - half, "high": mean + half, "std": std, "n": n}
 
 
-def format_interval(summary: dict[str, float], digits: int = 3, scale: float = 1.0) -> str:
-    """``"1.234 [1.200, 1.268]"`` (or just the mean when the interval is undefined)."""
+def format_interval(summary: dict[str, float], digits: int = 3, scale: float = 1.0, signed: bool = False) -> str:
+    """``"1.234 [1.200, 1.268]"`` (or just the mean when the interval is undefined); ``signed`` writes every
+    number with its sign, for differences (``"+0.003 [-0.001, +0.007]"``)."""
+    form = f"{'+' if signed else ''}.{digits}f"
     mean = summary["mean"] * scale
     if not math.isfinite(summary.get("low", float("nan"))):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} [{summary['low'] * scale:.{digits}f}, {summary['high'] * scale:.{digits}f}]"
+        return f"{mean:{form}}"
+    return f"{mean:{form}} [{summary['low'] * scale:{form}}, {summary['high'] * scale:{form}}]"
 
 
 def smooth(values: Sequence[float], window: int) -> np.ndarray:
